@@ -1,0 +1,173 @@
+"""The one interface every backend implements, and what travels across it.
+
+A backend is data in, data out: it never reads files and knows nothing about
+Markdown. It gets a ``Request`` (a rendered ``Prompt`` plus sampling options)
+and returns a ``Result``. Failures are the domain errors of ``pipeline.errors``:
+``BackendUnavailable`` / ``ModelNotFound`` at start-up, ``ContextOverflow`` and
+``OutputTruncated`` when a chunk does not fit, ``RequestFailed`` otherwise.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+from pipeline.errors import RemoteRefused, TransientError
+from pipeline.prompts import Prompt
+
+Finish = Literal["stop", "length"]
+
+
+@dataclass(frozen=True)
+class Request:
+    prompt: Prompt
+    max_tokens: int
+    temperature: float
+    top_p: float
+    seed: int
+    # Tokens the caller estimated for the prompt; backends that can see the
+    # server's own count compare the two to detect a silently cut prompt.
+    estimated_prompt_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Result:
+    text: str
+    finish: Finish
+    prompt_tokens: int
+    output_tokens: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class StartInfo:
+    """What ``Backend.start()`` learned, for the summary line and the report."""
+
+    backend: str
+    model: str
+    context_size: int
+    warmup_seconds: float = 0.0
+    concurrency: int = 1
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """What every backend is built from (config sections merged with CLI options)."""
+
+    # Model tag, id or .gguf path; "" means the backend's own default.
+    model: str = ""
+    # Tokens one request needs: prompt budget plus the output bound. Backends
+    # size their context from it (Ollama num_ctx, llama.cpp n_ctx) and cap it at
+    # what the model supports, reporting the result in StartInfo.context_size.
+    context_tokens: int = 2048
+    connect_timeout: float = 5.0
+    read_timeout: float = 600.0
+    request_retries: int = 3
+    allow_remote: bool = False
+    # Requests in flight; 0 means "what the server reports, else 1".
+    concurrency: int = 0
+    # The backend's own section of pipeline.toml ([ollama], [openai], [embedded])
+    # with CLI overrides applied (host, base_url, preset, api_key, pull, ...).
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class Events(Protocol):
+    """How a backend tells the user what it is doing. The CLI implements this with
+    tqdm; the core passes ``NullEvents`` when quiet."""
+
+    def message(self, text: str) -> None:
+        """One line for the user (never document text)."""
+        ...
+
+    def transfer(self, key: str, completed: int, total: int) -> None:
+        """Progress of a download (one bar per key, e.g. an Ollama layer digest)."""
+        ...
+
+
+class NullEvents:
+    def message(self, text: str) -> None:
+        pass
+
+    def transfer(self, key: str, completed: int, total: int) -> None:
+        pass
+
+
+class Backend(Protocol):
+    """A model that translates one request at a time per slot.
+
+    Implementations take ``(settings: BackendSettings, events: Events)`` in their
+    constructor and do no I/O until ``start()``.
+    """
+
+    name: str
+
+    def start(self) -> StartInfo:
+        """Check the server and model, load or warm the model. Raises BackendUnavailable."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` costs on this model (exact where the backend can tell)."""
+        ...
+
+    def translate(self, request: Request) -> Result: ...
+
+    def list_models(self) -> list[str]:
+        """Model names this backend can use (for `translate-dir models`)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate: CJK characters count one each, other text ~4 chars."""
+    cjk = sum(1 for ch in text if ord(ch) >= 0x2E80)
+    return cjk + (len(text) - cjk + 3) // 4
+
+
+def is_loopback(url_or_host: str) -> bool:
+    """True when a URL or host name points at this machine."""
+    host = urlsplit(url_or_host if "//" in url_or_host else f"//{url_or_host}").hostname or ""
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def guard_remote(url: str, allow_remote: bool, what: str) -> None:
+    """The privacy guard: documents go to a non-loopback host only when asked for."""
+    if not allow_remote and not is_loopback(url):
+        raise RemoteRefused(
+            f"{what} at {url} is not on this machine, and your documents are private: "
+            "pass --allow-remote (or set backend.allow_remote = true) to send them there."
+        )
+
+
+T = TypeVar("T")
+
+
+def with_retries(
+    call: Callable[[], T],
+    *,
+    retries: int,
+    backoff: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run ``call``; on ``TransientError`` try again up to ``retries`` times with
+    exponential backoff and jitter. Other errors pass straight through."""
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except TransientError:
+            if attempt >= retries:
+                raise
+            delay = backoff * (2**attempt) * (1 + random.random() / 4)
+            sleep(delay)
+            attempt += 1
