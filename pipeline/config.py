@@ -42,6 +42,7 @@ class Config:
     embedded: MappingProxyType[str, Any]
     ollama: MappingProxyType[str, Any]
     openai: MappingProxyType[str, Any]
+    memory: MappingProxyType[str, Any]
     roles: MappingProxyType[str, str]
     do_not_translate: tuple[str, ...]
     # lang -> ((term, translation), ...)
@@ -164,6 +165,7 @@ def _build(merged: dict[str, Any], where: str) -> Config:
         embedded=MappingProxyType(merged["embedded"]),
         ollama=MappingProxyType(merged["ollama"]),
         openai=MappingProxyType(merged["openai"]),
+        memory=MappingProxyType(merged["memory"]),
         roles=MappingProxyType(roles),
         do_not_translate=tuple(merged["glossary"]["do_not_translate"]),
         glossary=MappingProxyType(glossary),
