@@ -1,0 +1,663 @@
+"""The OpenAI-compatible backend: LM Studio, llamafile, llama.cpp's llama-server, vLLM.
+
+A thin ``httpx`` client for two endpoints, ``GET /v1/models`` (start-up) and
+``POST /v1/chat/completions`` (one request per chunk, streamed or not), plus the
+read-only side doors where each server reports its context size. Everything
+that can go wrong maps to a domain error from ``pipeline.errors``; no message
+carries document text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+import httpx
+
+from pipeline.backends.base import (
+    BackendSettings,
+    Events,
+    Finish,
+    Request,
+    Result,
+    StartInfo,
+    estimate_tokens,
+    guard_remote,
+    is_loopback,
+    with_retries,
+)
+from pipeline.errors import (
+    BackendUnavailable,
+    ConfigError,
+    ContextOverflow,
+    ModelNotFound,
+    OutputTruncated,
+    RequestFailed,
+    TransientError,
+)
+
+PRESETS: dict[str, str] = {
+    "lmstudio": "http://localhost:1234/v1",
+    "llamafile": "http://127.0.0.1:8080/v1",
+    "llama-server": "http://127.0.0.1:8080/v1",
+    "vllm": "http://localhost:8000/v1",
+}
+
+# How to start each server, for the "nothing answers" message.
+_START_HINTS: dict[str, str] = {
+    "lmstudio": "`lms server start`, or the Developer tab of LM Studio",
+    "llamafile": "`./MODEL.llamafile --server --nobrowser`",
+    "llama-server": "`llama-server -m MODEL.gguf --port 8080`",
+    "vllm": "`vllm serve MODEL`",
+}
+_GENERIC_HINT = "`llama-server -m MODEL.gguf`, `lms server start` or `vllm serve MODEL`"
+
+# Lower-cased fragments of the HTTP 400 messages that mean "the prompt does not fit":
+# llama.cpp, vLLM (and llama_cpp.server, which copies its wording), OpenAI, LM Studio.
+_OVERFLOW_MARKERS = (
+    "exceed_context_size_error",
+    "exceeds the available context size",
+    "maximum context length",
+    "context_length_exceeded",
+    "context length of only",
+    "greater than the context length",
+)
+# Fragments of a 400/422 that rejects chat_template_kwargs as an unknown field.
+_UNKNOWN_FIELD_MARKERS = (
+    "chat_template_kwargs",
+    "enable_thinking",
+    "unrecognized request argument",
+    "extra inputs are not permitted",
+    "extra_forbidden",
+    "unknown field",
+    "additional properties",
+)
+_RETRY_STATUSES = (429, 503)
+# A server that reports far fewer prompt tokens than we estimated cut the prompt
+# (LM Studio's truncating overflow policies do that with HTTP 200).
+_CUT_PROMPT_MIN_ESTIMATE = 64
+_CUT_PROMPT_RATIO = 0.5
+_PROBE_TIMEOUT = 30.0
+
+
+def normalise_base_url(url: str) -> str:
+    """``host:port``, ``http://host:port/`` and ``http://host:port/v1/`` all become
+    ``http://host:port/v1``; a pasted ``.../v1/chat/completions`` loses its endpoint."""
+    url = url.strip()
+    if "//" not in url:
+        url = f"http://{url}"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--base-url must be an http:// or https:// URL, got {url!r}")
+    path = parts.path.rstrip("/")
+    for endpoint in ("/chat/completions", "/completions", "/models"):
+        if path.endswith(endpoint):
+            path = path[: -len(endpoint)]
+            break
+    last = path.rsplit("/", 1)[-1]
+    if not (last.startswith("v") and last[1:].isdigit()):
+        path += "/v1"
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def strip_think(text: str) -> str:
+    """Drop a leading ``<think>...</think>`` block, or everything up to a lone
+    ``</think>`` (templates that open the block inside the prompt)."""
+    stripped = text.lstrip()
+    if stripped.startswith("<think>"):
+        end = stripped.find("</think>")
+        return "" if end < 0 else stripped[end + len("</think>") :].lstrip()
+    end = text.find("</think>")
+    if end >= 0 and "<think>" not in text[:end]:
+        return text[end + len("</think>") :].lstrip()
+    return text
+
+
+class OpenAIBackend:
+    """Chat completions against any server that speaks the OpenAI API."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        settings: BackendSettings,
+        events: Events,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.events = events
+        options = settings.options
+        preset = str(options.get("preset") or "")
+        if preset and preset not in PRESETS:
+            raise ConfigError(f"unknown --preset {preset!r}; presets: {', '.join(PRESETS)}")
+        base_url = str(options.get("base_url") or "") or PRESETS.get(preset, "")
+        if not base_url:
+            raise ConfigError(
+                f"--backend openai needs --base-url URL or --preset NAME ({', '.join(PRESETS)})"
+            )
+        self.base_url = normalise_base_url(base_url)
+        # /props and LM Studio's /api/v0 live beside /v1, not under it.
+        self.root_url = self.base_url.rsplit("/", 1)[0]
+        self._hint = _START_HINTS.get(preset, _GENERIC_HINT)
+        key_env = str(options.get("api_key_env") or "")
+        self._api_key = str(options.get("api_key") or "") or (
+            os.environ.get(key_env, "") if key_env else ""
+        )
+        self._stream = bool(options.get("stream", True))
+        self._fallback_context = int(options.get("context_size") or 4096)
+        self._transport = transport
+        self._sleep = sleep
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+        self._send_template_kwargs = True
+        self._model = settings.model
+
+    # -- the Backend protocol -------------------------------------------------
+
+    def start(self) -> StartInfo:
+        entries = self._model_entries()
+        ids = [entry["id"] for entry in entries]
+        model = self._pick_model(ids)
+        entry = next(e for e in entries if e["id"] == model)
+        context, slots = self._discover_context(model, entry)
+        self._model = model
+        if self.settings.concurrency > 0:
+            concurrency = self.settings.concurrency
+        else:
+            concurrency = slots if slots and slots > 0 else 1
+        return StartInfo(
+            backend=self.name,
+            model=model,
+            context_size=context,
+            concurrency=concurrency,
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return estimate_tokens(text)
+
+    def translate(self, request: Request) -> Result:
+        if not self._model:
+            raise RequestFailed("The OpenAI backend needs a model: call start() first.")
+        started = time.monotonic()
+        result = with_retries(
+            lambda: self._complete(request),
+            retries=self.settings.request_retries,
+            sleep=self._sleep,
+        )
+        return Result(
+            text=result.text,
+            finish=result.finish,
+            prompt_tokens=result.prompt_tokens,
+            output_tokens=result.output_tokens,
+            seconds=time.monotonic() - started,
+        )
+
+    def list_models(self) -> list[str]:
+        return [entry["id"] for entry in self._model_entries()]
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    # -- start-up ------------------------------------------------------------
+
+    def _model_entries(self) -> list[dict[str, Any]]:
+        url = f"{self.base_url}/models"
+        try:
+            response = self._http().get(url, timeout=self._probe_timeout())
+        except httpx.TimeoutException:
+            raise BackendUnavailable(
+                f"The server at {self.base_url} accepted the connection but did not list "
+                f"its models within {self._probe_timeout().read:g} s. Check that it has "
+                "finished loading, or raise backend.read_timeout."
+            ) from None
+        except httpx.TransportError:
+            raise BackendUnavailable(self._not_answering()) from None
+        if response.status_code in (401, 403):
+            key_env = self.settings.options.get("api_key_env") or "TRANSLATE_DIR_API_KEY"
+            raise BackendUnavailable(
+                f"The server at {self.base_url} refuses us (HTTP {response.status_code}): "
+                f"pass --api-key KEY or set ${key_env}."
+            )
+        if response.status_code == 404:
+            raise BackendUnavailable(
+                f"{url} does not exist (HTTP 404): is {self.base_url} the base of an "
+                "OpenAI-compatible API? It usually ends in /v1; check --base-url."
+            )
+        if response.status_code != 200:
+            raise BackendUnavailable(
+                f"The server at {self.base_url} answered HTTP {response.status_code} to "
+                f"GET /models: {_error_detail(response)}. Check the server's log."
+            )
+        body = _json_or_none(response)
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise BackendUnavailable(
+                f"{url} did not answer with an OpenAI model list: is {self.base_url} "
+                "an OpenAI-compatible server? Check --base-url."
+            )
+        return [e for e in data if isinstance(e, dict) and isinstance(e.get("id"), str)]
+
+    def _pick_model(self, ids: list[str]) -> str:
+        wanted = self.settings.model
+        if wanted and wanted in ids:
+            return wanted
+        if not ids:
+            raise ModelNotFound(
+                f"The server at {self.base_url} lists no models: load one in the server "
+                "(or start it with a model), then run again."
+            )
+        listing = _one_line_list(ids)
+        if not wanted:
+            if len(ids) == 1:
+                return ids[0]
+            raise ModelNotFound(
+                f"The server at {self.base_url} has several models; pick one with "
+                f"--model: {listing}"
+            )
+        raise ModelNotFound(
+            f"The server at {self.base_url} has no model {wanted!r}; it has: {listing}"
+        )
+
+    def _discover_context(self, model: str, entry: dict[str, Any]) -> tuple[int, int | None]:
+        """(context tokens one request may use, slots the server reports or None)."""
+        # vLLM puts max_model_len in its /v1/models entry.
+        context = _positive_int(entry.get("max_model_len"))
+        slots: int | None = None
+        # llama.cpp and llamafile: n_ctx here is per slot, which is what one request
+        # gets. In llama-server's router mode a bare /props is a placeholder with
+        # n_ctx 0; ?model= asks the model's own instance.
+        props = self._probe_json(f"{self.root_url}/props", params={"model": model})
+        if isinstance(props, dict):
+            slots = _positive_int(props.get("total_slots"))
+            settings = props.get("default_generation_settings")
+            if context is None and isinstance(settings, dict):
+                context = _positive_int(settings.get("n_ctx"))
+        # Recent llama-server also puts the allocated n_ctx under "meta".
+        meta = entry.get("meta")
+        if context is None and isinstance(meta, dict):
+            context = _positive_int(meta.get("n_ctx"))
+        if context is None:
+            context, lm_slots = self._lmstudio_context(model)
+            slots = slots or lm_slots
+        if context is None:
+            context = self._fallback_context
+            self.events.message(
+                f"The server at {self.base_url} does not report its context size; "
+                f"assuming openai.context_size = {context} tokens."
+            )
+        return context, slots
+
+    def _lmstudio_context(self, model: str) -> tuple[int | None, int | None]:
+        v0 = self._probe_json(f"{self.root_url}/api/v0/models")
+        if isinstance(v0, dict) and isinstance(v0.get("data"), list):
+            for item in v0["data"]:
+                if isinstance(item, dict) and item.get("id") == model:
+                    loaded = _positive_int(item.get("loaded_context_length"))
+                    if loaded:
+                        return loaded, None
+                    return self._not_loaded(_positive_int(item.get("max_context_length"))), None
+        # LM Studio 0.4 and later: the v1 REST API.
+        v1 = self._probe_json(f"{self.root_url}/api/v1/models")
+        if isinstance(v1, dict) and isinstance(v1.get("models"), list):
+            for item in v1["models"]:
+                if not (isinstance(item, dict) and item.get("key") == model):
+                    continue
+                instances = item.get("loaded_instances")
+                if isinstance(instances, list) and instances and isinstance(instances[0], dict):
+                    config = instances[0].get("config")
+                    if isinstance(config, dict) and _positive_int(config.get("context_length")):
+                        return _positive_int(config["context_length"]), _positive_int(
+                            config.get("parallel")
+                        )
+                return self._not_loaded(_positive_int(item.get("max_context_length"))), None
+        return None, None
+
+    def _not_loaded(self, maximum: int | None) -> int | None:
+        # LM Studio loads a model on first use with its own default context, not the
+        # model's maximum: trust the configured size, capped by that maximum.
+        if maximum is None:
+            return None
+        return min(maximum, self._fallback_context)
+
+    def _probe_json(self, url: str, params: dict[str, str] | None = None) -> Any:
+        """GET a side door that only some servers have; None where it is missing."""
+        try:
+            response = self._http().get(url, params=params, timeout=self._probe_timeout())
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None
+        return _json_or_none(response)
+
+    # -- one request -----------------------------------------------------------
+
+    def _complete(self, request: Request) -> Result:
+        with self._lock:
+            send_kwargs = self._send_template_kwargs
+        try:
+            return self._post(request, send_kwargs)
+        except _FieldRejected:
+            with self._lock:
+                first = self._send_template_kwargs
+                self._send_template_kwargs = False
+            if first:
+                self.events.message(
+                    f"The server at {self.base_url} does not take chat_template_kwargs; "
+                    "sending requests without it (thinking models may think aloud)."
+                )
+            return self._post(request, False)
+
+    def _body(self, request: Request, send_kwargs: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self._model,
+            "messages": request.prompt.messages(),
+            # Always sent: servers fill different defaults.
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "seed": request.seed,
+            "max_tokens": request.max_tokens,
+            "stream": self._stream,
+        }
+        if self._stream:
+            body["stream_options"] = {"include_usage": True}
+        if send_kwargs:
+            body["chat_template_kwargs"] = {"enable_thinking": False}
+        return body
+
+    def _post(self, request: Request, send_kwargs: bool) -> Result:
+        self._guard()
+        body = self._body(request, send_kwargs)
+        url = f"{self.base_url}/chat/completions"
+        try:
+            with self._http().stream("POST", url, json=body) as response:
+                if response.status_code != 200:
+                    response.read()
+                    self._raise_http(response.status_code, response, request, send_kwargs)
+                kind = response.headers.get("content-type", "")
+                if self._stream and "text/event-stream" in kind:
+                    return self._read_stream(response, request)
+                response.read()
+                return self._read_json(response, request)
+        except httpx.ConnectError:
+            raise BackendUnavailable(self._not_answering()) from None
+        except httpx.TimeoutException:
+            raise TransientError(
+                f"No answer from {self.base_url} within "
+                f"{self.settings.read_timeout:g} s; raise backend.read_timeout if the "
+                "model is slow, or send smaller chunks."
+            ) from None
+        except (httpx.RemoteProtocolError, httpx.ReadError):
+            raise TransientError(
+                f"The connection to {self.base_url} dropped during an answer."
+            ) from None
+        except httpx.HTTPError as exc:
+            raise RequestFailed(
+                f"The request to {self.base_url} failed: {type(exc).__name__}."
+            ) from None
+
+    def _read_json(self, response: httpx.Response, request: Request) -> Result:
+        body = _json_or_none(response)
+        if not isinstance(body, dict):
+            raise RequestFailed(f"The server at {self.base_url} answered with invalid JSON.")
+        if "error" in body:
+            self._raise_error_payload(body, request)
+        choice = _first_choice(body)
+        if choice is None:
+            raise RequestFailed(f"The server at {self.base_url} answered without a choice.")
+        message = choice.get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+        return self._result(
+            request,
+            content if isinstance(content, str) else "",
+            choice.get("finish_reason"),
+            body.get("usage"),
+        )
+
+    def _read_stream(self, response: httpx.Response, request: Request) -> Result:
+        parts: list[str] = []
+        finish_reason: Any = None
+        usage: Any = None
+        try:
+            for event in _sse_data(response.iter_lines()):
+                if event == "[DONE]":
+                    break
+                try:
+                    chunk = json.loads(event)
+                except json.JSONDecodeError:
+                    raise RequestFailed(
+                        f"The server at {self.base_url} sent a malformed stream event."
+                    ) from None
+                if not isinstance(chunk, dict):
+                    continue
+                if "error" in chunk:
+                    self._raise_error_payload(chunk, request)
+                if isinstance(chunk.get("usage"), dict):
+                    usage = chunk["usage"]
+                choice = _first_choice(chunk)
+                if choice is None:
+                    continue
+                delta = choice.get("delta")
+                # reasoning_content (and "reasoning") are ignored on purpose.
+                content = delta.get("content") if isinstance(delta, dict) else None
+                if isinstance(content, str):
+                    parts.append(content)
+                if choice.get("finish_reason"):
+                    finish_reason = choice["finish_reason"]
+        except (httpx.RemoteProtocolError, httpx.ReadError):
+            # The answer was complete; only the trailing usage event was lost.
+            if finish_reason is None:
+                raise
+        if finish_reason is None:
+            # llama_cpp.server ends an interrupted stream with a bare [DONE].
+            raise OutputTruncated(
+                f"The answer stream from {self.base_url} ended before the server said "
+                "it was complete (another request interrupted it, or the server failed "
+                "mid-answer, e.g. on a prompt too long for its context)."
+            )
+        return self._result(request, "".join(parts), finish_reason, usage)
+
+    def _result(self, request: Request, text: str, finish_reason: Any, usage: Any) -> Result:
+        if finish_reason == "content_filter":
+            raise RequestFailed(f"The server at {self.base_url} filtered the answer.")
+        finish: Finish = "length" if finish_reason == "length" else "stop"
+        text = strip_think(text)
+        prompt_tokens = output_tokens = None
+        if isinstance(usage, dict):
+            prompt_tokens = _positive_int(usage.get("prompt_tokens"))
+            output_tokens = _nonnegative_int(usage.get("completion_tokens"))
+        estimate = request.estimated_prompt_tokens
+        if (
+            prompt_tokens is not None
+            and estimate >= _CUT_PROMPT_MIN_ESTIMATE
+            and prompt_tokens < estimate * _CUT_PROMPT_RATIO
+        ):
+            raise ContextOverflow(
+                f"The server at {self.base_url} read {prompt_tokens} prompt tokens where "
+                f"about {estimate} were sent: it cut the prompt to fit its context. "
+                "Load the model with a larger context, or lower translate.chunk_tokens."
+            )
+        if prompt_tokens is None:
+            prompt_tokens = estimate or sum(
+                estimate_tokens(m["content"]) for m in request.prompt.messages()
+            )
+        if output_tokens is None:
+            output_tokens = estimate_tokens(text)
+        return Result(text, finish, prompt_tokens, output_tokens, 0.0)
+
+    # -- errors --------------------------------------------------------------
+
+    def _raise_http(
+        self, status: int, response: httpx.Response, request: Request, sent_kwargs: bool
+    ) -> NoReturn:
+        raw = response.text.lower()
+        if status == 400 and any(marker in raw for marker in _OVERFLOW_MARKERS):
+            raise ContextOverflow(
+                f"The chunk does not fit the context of the model at {self.base_url} "
+                "(HTTP 400); it will be split."
+            )
+        detail = _error_detail(response, request)
+        if (
+            sent_kwargs
+            and status in (400, 422)
+            and any(marker in raw for marker in _UNKNOWN_FIELD_MARKERS)
+        ):
+            raise _FieldRejected(f"The server at {self.base_url} answered HTTP {status}: {detail}")
+        if status in _RETRY_STATUSES:
+            raise TransientError(
+                f"The server at {self.base_url} is busy (HTTP {status}); trying again."
+            )
+        if status in (401, 403):
+            raise BackendUnavailable(
+                f"The server at {self.base_url} refuses us (HTTP {status}): "
+                "pass --api-key KEY or set the variable named by openai.api_key_env."
+            )
+        if status == 404 and "model" in raw:
+            raise ModelNotFound(
+                f"The server at {self.base_url} no longer serves {self._model!r}: {detail}"
+            )
+        raise RequestFailed(f"The server at {self.base_url} answered HTTP {status}: {detail}")
+
+    def _raise_error_payload(self, body: dict[str, Any], request: Request) -> NoReturn:
+        """An error inside a 200 answer or a stream (llama.cpp, vLLM do that)."""
+        error = body.get("error")
+        raw = json.dumps(error).lower()
+        if any(marker in raw for marker in _OVERFLOW_MARKERS):
+            raise ContextOverflow(
+                f"The chunk does not fit the context of the model at {self.base_url}; "
+                "it will be split."
+            )
+        code = error.get("code") if isinstance(error, dict) else None
+        if code in _RETRY_STATUSES:
+            raise TransientError(f"The server at {self.base_url} is busy ({code}); trying again.")
+        detail = _safe_message(_message_of(body), request)
+        raise RequestFailed(f"The server at {self.base_url} reported an error: {detail}")
+
+    def _not_answering(self) -> str:
+        return (
+            f"No OpenAI-compatible server answers at {self.base_url}. "
+            f"Start it (e.g. {self._hint}) or check --base-url."
+        )
+
+    # -- plumbing ------------------------------------------------------------
+
+    def _guard(self) -> None:
+        guard_remote(self.base_url, self.settings.allow_remote, "The OpenAI-compatible server")
+
+    def _http(self) -> httpx.Client:
+        self._guard()
+        with self._lock:
+            if self._client is None:
+                headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+                self._client = httpx.Client(
+                    headers=headers,
+                    timeout=httpx.Timeout(
+                        self.settings.read_timeout, connect=self.settings.connect_timeout
+                    ),
+                    transport=self._transport,
+                    # A proxy from HTTP(S)_PROXY would carry documents for a local
+                    # server off this machine; only a remote server may use one.
+                    trust_env=not is_loopback(self.base_url),
+                )
+            return self._client
+
+    def _probe_timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(
+            min(self.settings.read_timeout, _PROBE_TIMEOUT), connect=self.settings.connect_timeout
+        )
+
+
+class _FieldRejected(Exception):
+    """The server refused a request field we may leave out (chat_template_kwargs)."""
+
+
+def _sse_data(lines: Iterator[str]) -> Iterator[str]:
+    """The payload of each ``data:`` line; comments, event names and ids are skipped."""
+    for line in lines:
+        if line.startswith("data:"):
+            yield line[5:].strip()
+
+
+def _first_choice(body: dict[str, Any]) -> dict[str, Any] | None:
+    choices = body.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        return choices[0]
+    return None
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _positive_int(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return None
+
+
+def _nonnegative_int(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def _one_line_list(ids: list[str], limit: int = 20) -> str:
+    shown = ", ".join(ids[:limit])
+    return shown if len(ids) <= limit else f"{shown} (and {len(ids) - limit} more)"
+
+
+def _message_of(body: Any) -> str:
+    """The human part of an error body: OpenAI/llama.cpp ``error.message``, vLLM's
+    top-level ``message``, FastAPI's ``detail``. Never the validator's ``input``,
+    which would echo the request."""
+    if not isinstance(body, dict):
+        return ""
+    error = body.get("error")
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return str(error["message"])
+    if isinstance(error, str):
+        return error
+    if isinstance(body.get("message"), str):
+        return str(body["message"])
+    detail = body.get("detail")
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg', '')}"
+            for d in detail
+            if isinstance(d, dict)
+        )
+    return ""
+
+
+def _safe_message(message: str, request: Request | None) -> str:
+    """One short line, withheld when it quotes the document."""
+    message = " ".join(message.split())
+    if not message:
+        return "no details"
+    if request is not None:
+        document = request.prompt.text
+        if request.prompt.context is not None:
+            document += "\n" + "\n".join(request.prompt.context)
+        for line in document.splitlines():
+            line = line.strip()
+            if len(line) >= 8 and line[:40] in message:
+                return "details withheld (they quote the document)"
+    return message if len(message) <= 200 else message[:197] + "..."
+
+
+def _error_detail(response: httpx.Response, request: Request | None = None) -> str:
+    return _safe_message(_message_of(_json_or_none(response)), request)
