@@ -4,7 +4,9 @@ Chat backends get ``Prompt.messages()``: the instructions in the system part, th
 few-shot pairs as earlier turns, and only the text to translate in the last user
 turn. Base models without a chat template get ``Prompt.completion()``: the same
 pairs laid out as "English: ...\\nChinese: ..." so the model continues the pattern
-and stops at the next "English:".
+and stops at the blank line after its answer. A base model cannot tell where a
+multi-paragraph answer ends, so completion-style backends get one paragraph per
+request (``StartInfo.one_segment_per_request``).
 """
 
 from __future__ import annotations
@@ -21,37 +23,33 @@ PROMPT_VERSION = 1
 # they are, and that Markdown emphasis and paragraphs survive.
 _EXAMPLE_SOURCES = (
     "Run ⟦1⟧ to install the **latest** version.",
-    "See the ⟦2⟧[configuration guide](⟦3⟧) for details.\n\nIt explains every option.",
+    "See the [configuration guide](⟦2⟧) for details.",
 )
 BUILTIN_EXAMPLES: dict[str, tuple[str, str]] = {
-    "zh": (
-        "运行 ⟦1⟧ 安装**最新**版本。",
-        "详情请参阅⟦2⟧[配置指南](⟦3⟧)。\n\n它解释了每个选项。",
-    ),
+    "zh": ("运行 ⟦1⟧ 安装**最新**版本。", "详情请参阅[配置指南](⟦2⟧)。"),
     "ja": (
         "⟦1⟧ を実行して**最新**バージョンをインストールします。",
-        "詳しくは⟦2⟧[設定ガイド](⟦3⟧)を参照してください。\n\nすべてのオプションを説明しています。",
+        "詳しくは[設定ガイド](⟦2⟧)を参照してください。",
     ),
     "ko": (
         "⟦1⟧ 을(를) 실행하여 **최신** 버전을 설치합니다.",
-        "자세한 내용은 ⟦2⟧[구성 가이드](⟦3⟧)를 참조하세요.\n\n모든 옵션을 설명합니다.",
+        "자세한 내용은 [구성 가이드](⟦2⟧)를 참조하세요.",
     ),
     "de": (
         "Führen Sie ⟦1⟧ aus, um die **neueste** Version zu installieren.",
-        "Details finden Sie im ⟦2⟧[Konfigurationsleitfaden](⟦3⟧).\n\nEr erklärt jede Option.",
+        "Details finden Sie im [Konfigurationsleitfaden](⟦2⟧).",
     ),
     "fr": (
         "Exécutez ⟦1⟧ pour installer la **dernière** version.",
-        "Consultez le ⟦2⟧[guide de configuration](⟦3⟧) pour plus de détails."
-        "\n\nIl explique chaque option.",
+        "Consultez le [guide de configuration](⟦2⟧) pour plus de détails.",
     ),
     "es": (
         "Ejecute ⟦1⟧ para instalar la versión **más reciente**.",
-        "Consulte la ⟦2⟧[guía de configuración](⟦3⟧) para más detalles.\n\nExplica cada opción.",
+        "Consulte la [guía de configuración](⟦2⟧) para más detalles.",
     ),
     "ru": (
         "Запустите ⟦1⟧, чтобы установить **последнюю** версию.",
-        "Подробности см. в ⟦2⟧[руководстве по настройке](⟦3⟧).\n\nВ нём описан каждый параметр.",
+        "Подробности см. в [руководстве по настройке](⟦2⟧).",
     ),
 }
 
@@ -110,7 +108,8 @@ class Prompt:
         return "\n".join(lines)
 
     def completion_stops(self) -> list[str]:
-        return [f"\n{self.source_name}:", f"\n\n{self.source_name}"]
+        # One pair per paragraph: a blank line or the next source label ends the answer.
+        return ["\n\n", f"\n{self.source_name}:"]
 
 
 def render_role(template: str, source: str, target: str) -> str:

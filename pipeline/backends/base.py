@@ -53,6 +53,9 @@ class StartInfo:
     context_size: int
     warmup_seconds: float = 0.0
     concurrency: int = 1
+    # Completion-style (base) models cannot mark the end of a multi-paragraph
+    # answer: the orchestrator then sends one segment per request.
+    one_segment_per_request: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,159 @@
+"""Which files to translate, and where each translation goes.
+
+Walks the input folder (or takes a list of files under a root), applies the
+include/exclude globs, refuses to follow symlinks out of the input folder unless
+asked, never picks up the output folder's own files, and maps each source to its
+output path for a layout. No write ever lands outside the output root.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from pipeline.errors import UsageError
+
+LAYOUTS = ("mirror", "suffix", "hugo-dir", "docusaurus")
+# post.zh.md, notes.pt-br.markdown: a language suffix before the extension.
+_LANG_SUFFIX = re.compile(r"\.([a-z]{2,3}(?:[-_][a-zA-Z0-9]{2,8})?)$")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    src: Path  # absolute path of the source
+    rel: PurePosixPath  # path relative to the input root
+    markdown: bool  # False for .txt
+
+
+def _matches(rel: str, patterns: Sequence[str]) -> bool:
+    # "**/*.md" should also match "a.md" at the root, as users expect.
+    return any(
+        fnmatch.fnmatchcase(rel, p) or (p.startswith("**/") and fnmatch.fnmatchcase(rel, p[3:]))
+        for p in patterns
+    )
+
+
+def has_language_suffix(rel: PurePosixPath, known: Iterable[str]) -> bool:
+    """True for ``post.zh.md`` when ``zh`` is one of the known language codes."""
+    match = _LANG_SUFFIX.search(PurePosixPath(rel.stem).name)
+    return match is not None and match.group(1).lower().replace("_", "-") in set(known)
+
+
+def discover(
+    root: Path,
+    *,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    follow_symlinks: bool,
+    skip_dirs: Sequence[Path] = (),
+    files: Sequence[Path] | None = None,
+) -> tuple[list[SourceFile], list[str]]:
+    """Sources under ``root`` (sorted), and warnings about what was skipped.
+
+    ``files``: translate just these (pre-commit passes the staged files); each must
+    lie under ``root``. ``skip_dirs``: output folders inside the input, never read.
+    """
+    root = root.resolve()
+    skip = [d.resolve() for d in skip_dirs]
+    warnings: list[str] = []
+    found: list[SourceFile] = []
+    if files is not None:
+        candidates: Iterator[Path] = (Path(f) for f in files)
+    else:
+        candidates = _walk(root, follow_symlinks, skip, warnings)
+    for path in candidates:
+        absolute = path if path.is_absolute() else Path.cwd() / path
+        resolved = absolute.resolve()
+        if not _inside(resolved, root):
+            if files is not None and not _inside(Path(os.path.abspath(absolute)), root):
+                raise UsageError(f"{path} is not under the root folder {root}; pass --root")
+            if not follow_symlinks:
+                warnings.append(f"{path}: skipped, a symlink that points outside the input folder")
+                continue
+        if any(_inside(resolved, d) for d in skip):
+            continue
+        try:
+            rel = PurePosixPath(Path(os.path.abspath(absolute)).relative_to(root).as_posix())
+        except ValueError:
+            rel = PurePosixPath(resolved.relative_to(root).as_posix())
+        rel_text = rel.as_posix()
+        if not _matches(rel_text, include) or _matches(rel_text, exclude):
+            continue
+        if not absolute.is_file():
+            if files is not None:
+                warnings.append(f"{path}: skipped, not a file")
+            continue
+        found.append(SourceFile(src=absolute, rel=rel, markdown=rel.suffix.lower() != ".txt"))
+    found.sort(key=lambda s: s.rel.as_posix())
+    return found, warnings
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _walk(root: Path, follow: bool, skip: list[Path], warnings: list[str]) -> Iterator[Path]:
+    seen: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=follow):
+        here = Path(dirpath)
+        try:
+            st = here.stat()
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            # A symlink loop (only possible when following links).
+            warnings.append(f"{here}: skipped, a symlink loop")
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        kept = []
+        for d in sorted(dirnames):
+            sub = here / d
+            if d.startswith(".") or any(_inside(sub.resolve(), s) for s in skip):
+                continue
+            if sub.is_symlink() and not follow:
+                if not _inside(sub.resolve(), root):
+                    warnings.append(
+                        f"{sub.relative_to(root)}: skipped, a symlink that points outside "
+                        "the input folder (pass --follow-symlinks to follow it)"
+                    )
+                continue
+            kept.append(d)
+        dirnames[:] = kept
+        for name in sorted(filenames):
+            if not name.startswith("."):
+                yield here / name
+
+
+def output_path(
+    rel: PurePosixPath, lang: str, *, layout: str, out_root: Path, beside: Path | None = None
+) -> Path:
+    """Where the translation of ``rel`` into ``lang`` goes, never outside ``out_root``.
+
+    mirror:     <out>/<rel>
+    suffix:     <out>/<dir>/<stem>.<lang><ext>   (Hugo/Jekyll multilingual files)
+    hugo-dir:   <out>/<lang>/<rel>               (out is the site's content/ folder)
+    docusaurus: <out>/i18n/<lang>/docusaurus-plugin-content-docs/current/<rel>
+    """
+    if layout == "mirror":
+        target = PurePosixPath(rel)
+    elif layout == "suffix":
+        target = rel.with_name(f"{rel.stem}.{lang}{rel.suffix}")
+    elif layout == "hugo-dir":
+        target = PurePosixPath(lang) / rel
+    elif layout == "docusaurus":
+        target = PurePosixPath("i18n", lang, "docusaurus-plugin-content-docs", "current") / rel
+    else:
+        raise UsageError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    if target.is_absolute() or ".." in target.parts:
+        raise UsageError(f"{rel}: refusing an output path outside the output folder")
+    path = out_root / Path(*target.parts)
+    resolved_root = out_root.resolve()
+    resolved = path.resolve()
+    if not _inside(resolved, resolved_root):
+        raise UsageError(f"{rel}: its output path {path} leads outside {out_root}")
+    return path
