@@ -1,0 +1,428 @@
+"""Check translations against their sources before anything is written.
+
+``check_segment()`` judges one translated segment (placeholders still in) and
+returns a list of problems: short English phrases that never quote more than a
+few words of the document. ``structure()`` and ``compare_structure()`` compare a
+whole output document's block structure with its source's, the last check before
+a file is written.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from pipeline import languages
+from pipeline.clean import is_looping
+
+__all__ = ["BLOCKS", "check_segment", "compare_structure", "structure"]
+
+BLOCKS = frozenset({"paragraph", "heading", "table", "text"})
+
+_PLACEHOLDER = re.compile(r"⟦(\d+)⟧")
+_BLANK_SPLIT = re.compile(r"\n[ \t]*\n")
+_WHITESPACE = re.compile(r"\s+")
+_UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
+_LINK_TARGET = re.compile(r"\]\([^)\s]*(?:\s+\"[^\"]*\")?\)")
+_URL = re.compile(r"<?[a-z][a-z0-9+.-]*://[^\s>)]*>?", re.IGNORECASE)
+
+# Below these sizes (in letters of words that are not names, see
+# _meaningful_letters) a segment is mostly names, numbers or placeholders, which
+# legitimately stay as they are ("TiDB Operator", "v1.2.0").
+_MIN_LETTERS_FOR_SCRIPT = 12
+_MIN_LETTERS_FOR_ECHO = 20
+_ECHO_RATIO = 0.9
+_MIN_CHARS_FOR_LENGTH = 40
+# translation chars / source chars. CJK scripts carry two to three times as much
+# per character as alphabetic ones. The bands are wide on purpose: they catch
+# answers that are clearly not a translation, and let every human FLORES devtest
+# pair between en, de, fr, zh and ja pass (ratios seen: en->zh 0.17-1.00, fr->zh
+# from 0.14, ja->zh from 0.38, en->de 0.69-1.83).
+_DENSE = languages.CJK
+_BAND_SAME = (0.4, 3.0)
+_BAND_BOTH_DENSE = (0.25, 4.0)
+_BAND_TO_DENSE = (0.1, 1.5)
+_BAND_FROM_DENSE = (1 / 1.5, 1 / 0.1)
+_MAX_STRUCTURE_PROBLEMS = 6
+
+
+@cache
+def _parser() -> MarkdownIt:
+    return MarkdownIt("commonmark").enable("table")
+
+
+# --- one segment -------------------------------------------------------------------
+
+
+def check_segment(
+    source: str,
+    translation: str,
+    *,
+    block: str,
+    source_lang: str,
+    target_lang: str,
+) -> list[str]:
+    """Problems of one translated segment against its source; [] when it is fine.
+
+    ``block`` is what the segment is: "paragraph", "heading" (its text: one line,
+    or the lines of a setext heading),
+    "table" (a whole GFM table) or "text" (a paragraph of a plain-text file).
+    """
+    if block not in BLOCKS:
+        raise ValueError(f"unknown block kind {block!r}; expected one of {sorted(BLOCKS)}")
+    if not translation.strip():
+        return ["empty answer"]
+    problems = _placeholder_problems(source, translation)
+    if block == "text":
+        problems += _text_problems(source, translation)
+    else:
+        problems += _markdown_problems(source, translation, block)
+    problems += _language_problems(source, translation, source_lang, target_lang)
+    if is_looping(translation) and not is_looping(source):
+        problems.append("repetition loop")
+    return problems
+
+
+def _placeholder_problems(source: str, translation: str) -> list[str]:
+    wanted = Counter(_PLACEHOLDER.findall(source))
+    found = Counter(_PLACEHOLDER.findall(translation))
+    problems = []
+    for key in sorted(wanted, key=int):
+        if key not in found:
+            problems.append(f"placeholder ⟦{key}⟧ missing")
+        elif found[key] != wanted[key]:
+            problems.append(
+                f"placeholder ⟦{key}⟧ appears {found[key]} times, expected {wanted[key]}"
+            )
+    problems += [
+        f"unknown placeholder ⟦{key}⟧" for key in sorted(found, key=int) if key not in wanted
+    ]
+    return problems
+
+
+def _text_problems(source: str, translation: str) -> list[str]:
+    # Plain text has no Markdown structure, but its paragraphs are spliced back
+    # by blank lines, so their number must hold.
+    want = len(_BLANK_SPLIT.split(source.strip()))
+    got = len(_BLANK_SPLIT.split(translation.strip()))
+    if want != got:
+        return [f"paragraph count changed ({want} -> {got})"]
+    return []
+
+
+def _markdown_problems(source: str, translation: str, block: str) -> list[str]:
+    problems = []
+    # A heading is one line (a setext heading may have a few): more lines than
+    # the source means the model broke it up.
+    if block == "heading" and translation.strip().count("\n") > source.strip().count("\n"):
+        problems.append("heading split over several lines")
+    if block == "paragraph" and len(_BLANK_SPLIT.split(translation.strip())) > len(
+        _BLANK_SPLIT.split(source.strip())
+    ):
+        problems.append("paragraph split by a blank line")
+    want = _blocks(source)
+    got = _blocks(translation)
+    if [b.kinds for b in want] != [b.kinds for b in got]:
+        label = "heading text" if block == "heading" else block
+        if len(want) == 1:
+            problems.append(f"{label} became {_describe_blocks(got)}")
+        else:
+            problems.append(
+                f"block structure changed ({_describe_blocks(want)} -> {_describe_blocks(got)})"
+            )
+    else:
+        for w, g in zip(want, got, strict=True):
+            problems += _detail_problems(w.sig, g.sig)
+    return problems
+
+
+def _describe_blocks(blocks: Sequence[_Block]) -> str:
+    names = [_describe(b.sig) for b in blocks if b.sig[1] == "0"]
+    if not names:
+        return "nothing"
+    shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+    return shown if len(names) == 1 else f"{len(names)} blocks ({shown})"
+
+
+def _detail_problems(want: tuple[str, ...], got: tuple[str, ...]) -> list[str]:
+    problems = []
+    kind = want[0]
+    wanted, found = _fields(want), _fields(got)
+    for name in ("links", "images"):
+        if wanted.get(name) != found.get(name):
+            problems.append(f"{name[:-1]} count changed ({wanted.get(name)} -> {found.get(name)})")
+    if kind == "table":
+        if wanted.get("rows") != found.get("rows"):
+            problems.append(
+                f"table row count changed ({wanted.get('rows')} -> {found.get('rows')})"
+            )
+        else:
+            want_cols = wanted.get("cols", "").split(",")
+            got_cols = found.get("cols", "").split(",")
+            for row, (a, b) in enumerate(zip(want_cols, got_cols, strict=True)):
+                if a != b:
+                    # Line of the table, counting the delimiter row under the header.
+                    line = row + 1 if row == 0 else row + 2
+                    problems.append(f"table line {line} has {b} cells instead of {a}")
+    for name in ("items", "start", "tag", "spacing"):
+        if wanted.get(name) != found.get(name):
+            problems.append(f"{kind} {name} changed ({wanted.get(name)} -> {found.get(name)})")
+    return problems
+
+
+def _fields(sig: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in sig[2:]:
+        name, sep, value = item.partition("=")
+        if sep:
+            out[name] = value
+    return out
+
+
+_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+
+
+def _meaningful_letters(text: str) -> int:
+    """Letters that ask to be translated. In scripts with case, only all-lowercase
+    words count: capitalised and mixed-case words are mostly names ("AWS Load
+    Balancer Controller", "TiDB Operator") that translators keep as they are.
+    Caseless scripts (Chinese, Japanese, Arabic, ...) count in full."""
+    count = 0
+    for word in _WORD.findall(text):
+        if word.islower() or not any(ch.isupper() or ch.islower() for ch in word):
+            count += len(word)
+    return count
+
+
+def _plain(text: str) -> str:
+    """What the language checks look at: the text without placeholders, link
+    targets and URLs (never language), with whitespace runs collapsed."""
+    text = _LINK_TARGET.sub("]", text)
+    text = _URL.sub("", _PLACEHOLDER.sub("", text))
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def _shares_script(source_lang: str, target_lang: str) -> bool:
+    src, tgt = languages.base(source_lang), languages.base(target_lang)
+    src_script, tgt_script = languages.script_pattern(src), languages.script_pattern(tgt)
+    if src_script is None or tgt_script is None:
+        # Languages without an entry in SCRIPTS are written in Latin script.
+        return src_script is None and tgt_script is None
+    return src_script.pattern == tgt_script.pattern or {src, tgt} <= {"zh", "ja"}
+
+
+def _band(source_lang: str, target_lang: str) -> tuple[float, float]:
+    src_dense = languages.base(source_lang) in _DENSE
+    tgt_dense = languages.base(target_lang) in _DENSE
+    if tgt_dense and not src_dense:
+        return _BAND_TO_DENSE
+    if src_dense and not tgt_dense:
+        return _BAND_FROM_DENSE
+    return _BAND_BOTH_DENSE if src_dense else _BAND_SAME
+
+
+def _language_problems(
+    source: str, translation: str, source_lang: str, target_lang: str
+) -> list[str]:
+    problems = []
+    src, out = _plain(source), _plain(translation)
+    letters = _meaningful_letters(src)
+    script = languages.script_pattern(target_lang)
+    script_present = script is None or bool(script.search(out))
+    if not script_present and letters >= _MIN_LETTERS_FOR_SCRIPT:
+        problems.append(f"no {languages.name(target_lang)} script in the answer")
+    if (
+        (not script_present or _shares_script(source_lang, target_lang))
+        and letters > _MIN_LETTERS_FOR_ECHO
+        and _similar(src, out)
+    ):
+        problems.append("answer echoes the source")
+    if len(src) > _MIN_CHARS_FOR_LENGTH:
+        low, high = _band(source_lang, target_lang)
+        ratio = len(out) / len(src)
+        if ratio < low:
+            problems.append(f"answer too short for its source (length ratio {ratio:.2f})")
+        elif ratio > high:
+            problems.append(f"answer too long for its source (length ratio {ratio:.2f})")
+    return problems
+
+
+def _similar(a: str, b: str) -> bool:
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    # The quick ratios are upper bounds: most real translations stop there.
+    return (
+        matcher.real_quick_ratio() > _ECHO_RATIO
+        and matcher.quick_ratio() > _ECHO_RATIO
+        and matcher.ratio() > _ECHO_RATIO
+    )
+
+
+# --- block structure ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Block:
+    sig: tuple[str, ...]
+    line: int  # 1-based line in the parsed text
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return self.sig[:2]
+
+
+def structure(markdown: str) -> list[tuple[str, ...]]:
+    """A comparable signature of a document's block structure.
+
+    One tuple per block token: kind and nesting depth first, then ``name=value``
+    details: heading tag, list item count, start number and spacing, table rows
+    and columns per row (counted from the source lines, as GFM does), link and
+    image counts of the block's inline text, and for verbatim blocks (fences,
+    indented code, HTML) the fence info and a hash of the content. Pass the body
+    without front matter.
+    """
+    return [b.sig for b in _blocks(markdown)]
+
+
+def compare_structure(source: str, output: str) -> list[str]:
+    """Where ``output``'s block structure differs from ``source``'s; [] when the same."""
+    want, got = _blocks(source), _blocks(output)
+    if [b.sig for b in want] == [b.sig for b in got]:
+        return []
+    problems: list[str] = []
+    matcher = difflib.SequenceMatcher(
+        None, [b.sig for b in want], [b.sig for b in got], autojunk=False
+    )
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        if op == "replace" and i2 - i1 == j2 - j1:
+            for w, g in zip(want[i1:i2], got[j1:j2], strict=True):
+                problems.append(f"line {w.line}: {_describe_change(w.sig, g.sig)}")
+            continue
+        for w in want[i1:i2]:
+            problems.append(f"line {w.line}: {_describe(w.sig)} missing in the output")
+        for g in got[j1:j2]:
+            problems.append(f"output line {g.line}: unexpected {_describe(g.sig)}")
+    if len(problems) > _MAX_STRUCTURE_PROBLEMS:
+        extra = len(problems) - _MAX_STRUCTURE_PROBLEMS
+        problems = [*problems[:_MAX_STRUCTURE_PROBLEMS], f"and {extra} more differences"]
+    return problems
+
+
+def _describe(sig: tuple[str, ...]) -> str:
+    tag = _fields(sig).get("tag")
+    return f"{sig[0]} {tag}" if tag else sig[0]
+
+
+def _describe_change(want: tuple[str, ...], got: tuple[str, ...]) -> str:
+    if want[:2] != got[:2]:
+        if want[0] == got[0]:
+            return f"{want[0]} nesting changed"
+        return f"{_describe(want)} became {_describe(got)}"
+    details = _detail_problems(want, got)
+    wanted, found = _fields(want), _fields(got)
+    if wanted.get("hash") != found.get("hash") or wanted.get("info") != found.get("info"):
+        details.append(f"{want[0]} content changed")
+    return "; ".join(details) or f"{want[0]} changed"
+
+
+def _blocks(markdown: str) -> list[_Block]:
+    tokens = _parser().parse(markdown)
+    lines = markdown.split("\n")
+    return list(_walk(tokens, lines))
+
+
+def _walk(tokens: list[Token], lines: list[str]) -> Iterator[_Block]:
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        line = tok.map[0] + 1 if tok.map else 0
+        depth = str(tok.level)
+        if tok.type == "table_open":
+            end = _closing(tokens, i)
+            yield _Block(("table", depth, *_table_fields(tok, tokens[i:end], lines)), line)
+            i = end + 1
+            continue
+        if tok.type in ("paragraph_open", "heading_open"):
+            inline = tokens[i + 1]
+            fields = [f"tag={tok.tag}"] if tok.type == "heading_open" else []
+            yield _Block((tok.type[: -len("_open")], depth, *fields, *_link_fields([inline])), line)
+            i += 3
+            continue
+        if tok.type in ("bullet_list_open", "ordered_list_open"):
+            yield _Block((tok.type[: -len("_open")], depth, *_list_fields(tokens, i)), line)
+        elif tok.type in ("list_item_open", "blockquote_open", "hr"):
+            yield _Block((tok.type.removesuffix("_open"), depth), line)
+        elif tok.type in ("fence", "code_block", "html_block"):
+            fields = [f"info={tok.info.strip()}"] if tok.type == "fence" else []
+            digest = hashlib.sha1(tok.content.encode(), usedforsecurity=False).hexdigest()[:12]
+            yield _Block((tok.type, depth, *fields, f"hash={digest}"), line)
+        i += 1
+
+
+def _closing(tokens: list[Token], start: int) -> int:
+    depth = 0
+    for j in range(start, len(tokens)):
+        depth += tokens[j].nesting
+        if depth == 0:
+            return j
+    return len(tokens) - 1
+
+
+def _link_fields(inlines: Sequence[Token]) -> list[str]:
+    links = images = 0
+    for inline in inlines:
+        for child in inline.children or ():
+            if child.type == "link_open":
+                links += 1
+            elif child.type == "image":
+                images += 1
+    return [f"links={links}", f"images={images}"]
+
+
+def _list_fields(tokens: list[Token], start: int) -> list[str]:
+    opening = tokens[start]
+    end = _closing(tokens, start)
+    inner = tokens[start + 1 : end]
+    items = sum(1 for t in inner if t.type == "list_item_open" and t.level == opening.level + 1)
+    # Tight lists hide their paragraphs; a blank line added between items makes
+    # the list loose and changes the rendering.
+    tight = any(
+        t.type == "paragraph_open" and t.hidden and t.level == opening.level + 2 for t in inner
+    )
+    fields = [f"items={items}"]
+    if opening.type == "ordered_list_open":
+        fields.append(f"start={opening.attrGet('start') or 1}")
+    fields.append(f"spacing={'tight' if tight or items == 0 else 'loose'}")
+    return fields
+
+
+def _table_fields(opening: Token, tokens: Sequence[Token], lines: list[str]) -> list[str]:
+    # markdown-it pads and truncates body rows to the header's width, so the
+    # columns are counted on the source lines, the way GFM splits them.
+    assert opening.map is not None
+    first, last = opening.map
+    rows = [lines[n] for n in range(first, last) if n != first + 1]
+    cols = ",".join(str(_cell_count(row)) for row in rows)
+    return [
+        f"rows={len(rows)}",
+        f"cols={cols}",
+        *_link_fields([t for t in tokens if t.type == "inline"]),
+    ]
+
+
+def _cell_count(row: str) -> int:
+    text = row.lstrip(" \t>").strip()
+    if text.startswith("|"):
+        text = text[1:]
+    if text.endswith("|") and not text.endswith("\\|"):
+        text = text[:-1]
+    return len(_UNESCAPED_PIPE.split(text))
