@@ -243,7 +243,7 @@ class FileJob:
     parts: list[segments.Segment | Slot]
     fm_slots: list[Slot]
     report: FileReport
-    futures: list[Future[ChunkReport]] = field(default_factory=list)
+    futures: list[Future[list[ChunkReport]]] = field(default_factory=list)
 
 
 @dataclass
@@ -368,15 +368,18 @@ class Runner:
         self.report.warnings += warnings
         for w in warnings:
             self.progress.message(w)
-        if self.opts.layout == "suffix":
-            # post.zh.md is a translation, not a source.
-            codes = set(languages.NAMES) | set(self.opts.targets)
-            found = [f for f in found if not discover.has_language_suffix(f.rel, codes)]
-        return found
+        # post.zh.md is a translation (ours in the suffix layout, or a person's), not a
+        # source, in every layout; about.en.md (Hugo's explicit source language) is one.
+        codes = (set(languages.NAMES) | set(self.opts.targets)) - {self.opts.source}
+        return [f for f in found if not discover.has_language_suffix(f.rel, codes)]
 
     def _dest(self, source: discover.SourceFile, target: _Target) -> Path:
         return discover.output_path(
-            source.rel, target.lang, layout=self.opts.layout, out_root=target.out_root
+            source.rel,
+            target.lang,
+            layout=self.opts.layout,
+            out_root=target.out_root,
+            source_lang=self.opts.source,
         )
 
     def _settings_hash(self, lang: str) -> str:
@@ -387,6 +390,10 @@ class Runner:
                 "role": self.opts.role,
                 "prompt_version": prompts.PROMPT_VERSION,
                 "front_matter": list(self.config.front_matter["translate"]),
+                # A glossary change makes outputs stale; the memory key then
+                # re-translates only the pieces whose applicable entries changed.
+                "glossary": sorted(self._glossary_entries(lang)),
+                "do_not_translate": sorted(self.config.do_not_translate),
             }
         )
 
@@ -420,8 +427,12 @@ class Runner:
 
     def _prune(self, sources: Sequence[discover.SourceFile], target: _Target) -> None:
         wanted = {self._dest(s, target).relative_to(target.out_root).as_posix() for s in sources}
+        root = self.opts.root.resolve()
         for rel, record in list(target.manifest.items()):
             if rel in wanted or record.lang != target.lang:
+                continue
+            if self.opts.files is not None and (root / record.source).exists():
+                # Given FILES (pre-commit), the others are not orphans: only a gone source is.
                 continue
             path = target.out_root / rel
             data = _read_or_none(path)
@@ -461,8 +472,18 @@ class Runner:
         self.progress.plan(len(jobs), len(todo), sum(p.tokens for _, c in todo for p in c))
         workers = max(1, self._concurrency())
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chunk") as pool:
-            for job, chunk in todo:
-                job.futures.append(pool.submit(self._run_chunk, job, chunk))
+            if self.config.translate["previous_chunk_context"]:
+                # Each chunk sees the one before it, so a file's chunks go in order;
+                # files still run side by side.
+                by_job: dict[int, list[list[Piece]]] = {}
+                for job, chunk in todo:
+                    by_job.setdefault(id(job), []).append(chunk)
+                for job in jobs:
+                    if id(job) in by_job:
+                        job.futures.append(pool.submit(self._run_chunks, job, by_job[id(job)]))
+            else:
+                for job, chunk in todo:
+                    job.futures.append(pool.submit(self._run_chunks, job, [chunk]))
             try:
                 for job in jobs:
                     self._finish(job)
@@ -509,7 +530,8 @@ class Runner:
         try:
             doc = documents.decode(raw, name=src.rel.as_posix(), markdown=src.markdown)
         except DocumentError as exc:
-            report.message = str(exc)
+            # The summary line starts with the name already: say it once.
+            report.message = str(exc).removeprefix(f"{src.rel.as_posix()}: ")
             self._done(report)
             return None
         parts: list[segments.Segment | Slot] = []
@@ -563,10 +585,13 @@ class Runner:
             )
         return Slot(pieces, separators, segment=segment, field=fld)
 
-    def _glossary_for(self, text: str, lang: str) -> tuple[tuple[str, str], ...]:
-        entries = self.config.glossary.get(languages.normalise(lang)) or self.config.glossary.get(
+    def _glossary_entries(self, lang: str) -> tuple[tuple[str, str], ...]:
+        return self.config.glossary.get(languages.normalise(lang)) or self.config.glossary.get(
             languages.base(lang), ()
         )
+
+    def _glossary_for(self, text: str, lang: str) -> tuple[tuple[str, str], ...]:
+        entries = self._glossary_entries(lang)
         lowered = text.lower()
         return tuple((src, dst) for src, dst in entries if src.lower() in lowered)
 
@@ -683,19 +708,48 @@ class Runner:
 
     # -- one chunk ----------------------------------------------------------------------
 
-    def _run_chunk(self, job: FileJob, pieces: list[Piece]) -> ChunkReport:
-        report = ChunkReport(pieces=len(pieces), status="translated")
-        if self.cancel.is_set():
-            report.status = "cancelled"
-            return report
-        self._translate_pieces(job, pieces, report, depth=0)
-        if any(p.kept for p in pieces):
-            report.status = "kept" if all(p.kept for p in pieces) else "partly kept"
-        self.progress.chunk_done(sum(p.tokens for p in pieces), report.output_tokens)
-        return report
+    def _run_chunks(self, job: FileJob, chunk_list: list[list[Piece]]) -> list[ChunkReport]:
+        reports = []
+        context: tuple[str, str] | None = None
+        for pieces in chunk_list:
+            report = ChunkReport(pieces=len(pieces), status="translated")
+            reports.append(report)
+            if self.cancel.is_set():
+                report.status = "cancelled"
+                continue
+            self._translate_pieces(job, pieces, report, depth=0, context=context)
+            if any(p.kept for p in pieces):
+                report.status = "kept" if all(p.kept for p in pieces) else "partly kept"
+            self.progress.chunk_done(sum(p.tokens for p in pieces), report.output_tokens)
+            context = self._context(pieces)
+        return reports
+
+    def _context(self, pieces: Sequence[Piece]) -> tuple[str, str] | None:
+        """The previous chunk as (source, translation), bounded to half a chunk budget:
+        its last translated pieces, so the nearest text carries over."""
+        budget = self.chunk_tokens // 2
+        src: list[str] = []
+        dst: list[str] = []
+        used = 0
+        for p in reversed(pieces):
+            if p.translation is None or p.kept:
+                break
+            used += p.tokens * 2
+            if used > budget:
+                break
+            src.insert(0, p.protected.text)
+            dst.insert(0, p.translation)
+        if not src:
+            return None
+        return chunks.join_pieces(src), chunks.join_pieces(dst)
 
     def _translate_pieces(
-        self, job: FileJob, pieces: list[Piece], report: ChunkReport, depth: int
+        self,
+        job: FileJob,
+        pieces: list[Piece],
+        report: ChunkReport,
+        depth: int,
+        context: tuple[str, str] | None = None,
     ) -> None:
         backend = self._ensure_backend()
         retries = int(self.config.translate["retries"])
@@ -711,7 +765,7 @@ class Runner:
                 pending,
                 job.lang,
                 strict=attempt > 0,
-                context=None,
+                context=context,
             )
             try:
                 result = backend.translate(request)
@@ -774,8 +828,8 @@ class Runner:
         # Retries did not help: try smaller pieces, then give up on this text.
         if len(pending) > 1:
             half = len(pending) // 2
-            self._translate_pieces(job, pending[:half], report, depth + 1)
-            self._translate_pieces(job, pending[half:], report, depth + 1)
+            self._translate_pieces(job, pending[:half], report, depth + 1, context)
+            self._translate_pieces(job, pending[half:], report, depth + 1, context)
             return
         self._keep(pending, report, split_reason or "failed its checks")
 
@@ -799,7 +853,7 @@ class Runner:
 
     def _finish(self, job: FileJob) -> None:
         for fut in job.futures:
-            job.report.chunks.append(fut.result())
+            job.report.chunks.extend(fut.result())
         if self.cancel.is_set():
             job.report.status = "cancelled"
             return

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# One real llama_cpp.server per session, shared by every test that asks for it.
+pytest_plugins = ["tests.llama_server"]
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 

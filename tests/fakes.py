@@ -25,9 +25,18 @@ def shout(text: str) -> str:
     return _WORD.sub(lambda m: m.group(0).upper(), text)
 
 
+_HANZI = "的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年得就那要下以生会自着去之过家学对可她里后小么心多天而能好都然没日于起还发成事只作当想看文无开手十用主行方又如前所本见经头面公同三已老从动两长"
+
+
 def to_zh(text: str) -> str:
-    """Replace words by a CJK character so script checks pass; markup stays."""
-    return _WORD.sub("译", text)
+    """Replace each word by two CJK characters chosen by the word, so script and
+    loop checks see varied CJK text; markup and ⟦n⟧ markers stay."""
+
+    def word(m: re.Match[str]) -> str:
+        h = sum(ord(c) * (i + 1) for i, c in enumerate(m.group(0).lower()))
+        return _HANZI[h % len(_HANZI)] + _HANZI[(h // 7) % len(_HANZI)]
+
+    return _WORD.sub(word, text)
 
 
 class ScriptedBackend:

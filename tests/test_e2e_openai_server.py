@@ -1,0 +1,69 @@
+"""translate-dir end to end against a real OpenAI-compatible server (issue 4's must-show)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline import cli
+from tests.llama_server import free_port, missing_requirement
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = [
+    pytest.mark.server,
+    pytest.mark.skipif(missing_requirement() is not None, reason=str(missing_requirement())),
+]
+
+
+@pytest.fixture
+def sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copytree(REPO / "input", tmp_path / "input")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "input"
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli.main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stderr
+
+
+def test_translates_sample_input_end_to_end(llama_server: str, sample: Path) -> None:
+    code, err = invoke(
+        "input", "--to", "zh", "--backend", "openai", "--base-url", llama_server, "--json"
+    )
+    assert code == 0, err
+    out = sample.parent / "output" / "zh"
+    src = (sample / "blog-post.md").read_text(encoding="utf-8")
+    dst = (out / "blog-post.md").read_text(encoding="utf-8")
+    for keep in (
+        '```bash\ntranslate-dir notes/ --to zh --model qwen2.5:7b\necho "done" # not translated\n```',
+        '```toml\n[translate]\nsource = "en"\nchunk_tokens = 400\n```',
+        '(https://example.com/images/pipeline.png "The pipeline")',
+        "date: 2026-03-14\nslug: local-translation-pipeline\ntags: [llm, privacy, markdown]",
+        "  url: https://example.com/ada",
+        "<!-- TODO: add a section about glossaries -->",
+        '[ref]: https://example.com/reference "Reference"',
+    ):
+        assert keep in src and keep in dst, keep
+    for rel in ("hugo-post.md", "notes/todo.txt", "notes/deep/guide.markdown"):
+        assert (out / rel).is_file()
+
+
+def test_wrong_model_id_lists_models_exit_3(llama_server: str, sample: Path) -> None:
+    code, err = invoke(
+        "input", "--to", "zh", "--backend", "openai", "--base-url", llama_server, "--model", "gpt-9"
+    )
+    assert code == 3
+    assert "gpt-9" in err and "smollm2" in err.lower()
+    assert err.count("\n") == 1
+
+
+def test_dead_server_exit_3(sample: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    code, err = invoke("input", "--to", "zh", "--backend", "openai", "--base-url", url)
+    assert code == 3
+    assert "Traceback" not in err and err.count("\n") == 1

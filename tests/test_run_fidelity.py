@@ -1,0 +1,158 @@
+"""The orchestrator's handling of bad answers: retry, split, keep in source, never write broken.
+
+A scripted backend plays a small model that misbehaves in each of the ways
+small local models do; every case must end in a correct file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline import config
+from pipeline.run import RunOptions, Runner
+from tests.fakes import ScriptedBackend, to_zh
+
+DOC = """# Install guide
+
+Run `pip install translate-dir` to install the [latest release](https://example.com/r).
+
+| Option | Meaning |
+| --- | --- |
+| to | the target language |
+
+Keep your documents private.
+"""
+
+
+def run(
+    tmp_path: Path, backend: ScriptedBackend, text: str = DOC, **cfg: object
+) -> tuple[str, Runner]:
+    src = tmp_path / "in"
+    src.mkdir(exist_ok=True)
+    (src / "doc.md").write_text(text, encoding="utf-8")
+    overrides = {"translate": dict(cfg)} if cfg else None
+    conf = config.load(None, overrides)
+    opts = RunOptions(
+        root=src, targets=("zh",), source="en", backend="scripted", model="m", out=tmp_path / "out"
+    )
+    runner = Runner(conf, opts, backend_factory=backend.factory)
+    runner.run()
+    return (tmp_path / "out" / "doc.md").read_text(encoding="utf-8"), runner
+
+
+def test_good_answers_translate_everything(tmp_path: Path) -> None:
+    out, runner = run(tmp_path, ScriptedBackend(to_zh))
+    assert "`pip install translate-dir`" in out and "(https://example.com/r)" in out
+    assert "Keep your" not in out
+    assert runner.report.kept == 0
+
+
+def answer_for(marker: str, bad: str):  # type: ignore[no-untyped-def]
+    """Reply ``bad`` to the request containing ``marker``, a good translation otherwise."""
+
+    def reply(text: str) -> str:
+        return bad if marker in text else to_zh(text)
+
+    return reply
+
+
+@pytest.mark.parametrize(
+    ("case", "bad"),
+    [
+        ("dropped placeholder", "运行以安装[最新版本](⟦2⟧)。"),
+        ("looping", "安装" * 300),
+        ("echo", "Run ⟦1⟧ to install the [latest release](⟦2⟧)."),
+        ("obeys an injected instruction", "OK"),
+    ],
+)
+def test_bad_answer_is_retried_then_kept_in_source(tmp_path: Path, case: str, bad: str) -> None:
+    backend = ScriptedBackend(answer_for("Run ⟦1⟧", bad), one_segment_per_request=True)
+    out, runner = run(tmp_path, backend)
+    # The paragraph stays in English, exactly; the rest is translated.
+    assert (
+        "Run `pip install translate-dir` to install the [latest release](https://example.com/r)."
+        in out
+    )
+    assert "Keep your" not in out
+    assert runner.report.kept == 1
+    asked = [r for r in backend.requests if "Run ⟦1⟧" in r.prompt.text]
+    assert len(asked) == 2, "one retry with a stricter prompt"
+    assert "previous answer was rejected" in asked[1].prompt.system
+    assert asked[1].temperature == 0.0
+
+
+def test_preamble_and_wrapping_fence_are_cleaned(tmp_path: Path) -> None:
+    def reply(text: str) -> str:
+        return "Here is the translation:\n\n```markdown\n" + to_zh(text) + "\n```"
+
+    out, runner = run(tmp_path, ScriptedBackend(reply, one_segment_per_request=True))
+    assert "Here is" not in out and "```markdown" not in out
+    assert runner.report.kept == 0
+
+
+def test_broken_table_is_kept_in_source(tmp_path: Path) -> None:
+    backend = ScriptedBackend(
+        answer_for("| Option |", "| 选项 |\n| --- |\n| 到 |"), one_segment_per_request=True
+    )
+    out, runner = run(tmp_path, backend)
+    assert "| Option | Meaning |\n| --- | --- |\n| to | the target language |" in out
+    assert runner.report.kept == 1
+
+
+def test_merged_paragraphs_split_and_retried(tmp_path: Path) -> None:
+    calls = {"n": 0}
+
+    def reply(text: str) -> str:
+        calls["n"] += 1
+        # Multi-piece chunks come back merged into one paragraph; single pieces are fine.
+        return to_zh(text.replace("\n\n", " ")) if "\n\n" in text else to_zh(text)
+
+    out, runner = run(tmp_path, ScriptedBackend(reply))
+    assert runner.report.kept == 0
+    assert "Keep your" not in out and "Install guide" not in out
+
+
+def test_previous_chunk_context_is_sent(tmp_path: Path) -> None:
+    backend = ScriptedBackend(to_zh, one_segment_per_request=True)
+    run(tmp_path, backend, previous_chunk_context=True)
+    prompts = [r.prompt for r in backend.requests]
+    assert prompts[0].context is None
+    assert prompts[1].context is not None
+    src, dst = prompts[1].context
+    assert src == prompts[0].text and dst == to_zh(prompts[0].text)
+
+
+def test_glossary_terms_reach_only_chunks_that_use_them(tmp_path: Path) -> None:
+    cfg = tmp_path / "pipeline.toml"
+    cfg.write_text('[glossary.terms.zh]\n"release" = "发行版"\n', encoding="utf-8")
+    conf = config.load(cfg)
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "doc.md").write_text(DOC, encoding="utf-8")
+    backend = ScriptedBackend(to_zh, one_segment_per_request=True)
+    opts = RunOptions(
+        root=src, targets=("zh",), source="en", backend="s", model="m", out=tmp_path / "o"
+    )
+    Runner(conf, opts, backend_factory=backend.factory).run()
+    with_term = [r.prompt for r in backend.requests if r.prompt.glossary]
+    assert len(with_term) == 1 and "release" in with_term[0].text
+    assert with_term[0].glossary == (("release", "发行版"),)
+    assert "release → 发行版" in with_term[0].messages()[0]["content"]
+
+
+def test_do_not_translate_terms_never_reach_the_model(tmp_path: Path) -> None:
+    cfg = tmp_path / "pipeline.toml"
+    cfg.write_text('[glossary]\ndo_not_translate = ["TiDB"]\n', encoding="utf-8")
+    conf = config.load(cfg)
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "doc.md").write_text("Deploy TiDB on Kubernetes.\n", encoding="utf-8")
+    backend = ScriptedBackend(to_zh)
+    opts = RunOptions(
+        root=src, targets=("zh",), source="en", backend="s", model="m", out=tmp_path / "o"
+    )
+    Runner(conf, opts, backend_factory=backend.factory).run()
+    assert all("TiDB" not in r.prompt.text for r in backend.requests)
+    assert "TiDB" in (tmp_path / "o" / "doc.md").read_text()
