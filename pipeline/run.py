@@ -106,6 +106,9 @@ class ChunkReport:
     prompt_tokens: int = 0
     output_tokens: int = 0
     seconds: float = 0.0
+    # Pieces kept in the source because the backend failed (request error, a cut
+    # prompt or answer that splitting could not fix), not because of a check.
+    failed: int = 0
 
 
 @dataclass
@@ -159,8 +162,13 @@ class RunReport:
         return self.output_tokens / self.model_seconds if self.model_seconds else 0.0
 
     @property
+    def failed_chunks(self) -> int:
+        return sum(c.failed for f in self.files for c in f.chunks)
+
+    @property
     def failed(self) -> bool:
-        return any(f.status in ("failed", "conflict") for f in self.files)
+        """Exit 1: a file failed or conflicts, or the backend failed on some text."""
+        return self.failed_chunks > 0 or any(f.status in ("failed", "conflict") for f in self.files)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -175,6 +183,7 @@ class RunReport:
             "hits": self.hits,
             "misses": self.misses,
             "kept_in_source": self.kept,
+            "failed_chunks": self.failed_chunks,
             "requests": self.requests,
             "prompt_tokens": self.prompt_tokens,
             "output_tokens": self.output_tokens,
@@ -773,7 +782,7 @@ class Runner:
                 split_reason = str(exc)
                 break
             except RequestFailed as exc:
-                self._keep(pending, report, f"request failed: {exc}")
+                self._keep(pending, report, f"request failed: {exc}", failure=True)
                 return
             self._account(report, result)
             if result.finish == "length":
@@ -831,11 +840,15 @@ class Runner:
             self._translate_pieces(job, pending[:half], report, depth + 1, context)
             self._translate_pieces(job, pending[half:], report, depth + 1, context)
             return
-        self._keep(pending, report, split_reason or "failed its checks")
+        self._keep(pending, report, split_reason or "failed its checks", failure=bool(split_reason))
 
-    def _keep(self, pieces: Sequence[Piece], report: ChunkReport, why: str) -> None:
+    def _keep(
+        self, pieces: Sequence[Piece], report: ChunkReport, why: str, *, failure: bool = False
+    ) -> None:
         for p in pieces:
             p.kept = True
+        if failure:
+            report.failed += len(pieces)
         if why not in report.problems:
             report.problems.append(why)
 
