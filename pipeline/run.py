@@ -48,6 +48,10 @@ from pipeline.errors import (
 from pipeline.lock import RunLock
 
 STATE_DIR = ".translate-dir"
+# The settings hash recorded for an output that holds text kept in the source
+# language: it never matches, so every later run (and --check) sees the output
+# as not finished, and retries only the kept pieces (the rest hit the memory).
+INCOMPLETE = "incomplete"
 # Tokens reserved per request for the system prompt, few-shot pairs, glossary
 # and chat template around the chunk.
 PROMPT_OVERHEAD = 400
@@ -416,12 +420,15 @@ class Runner:
                 dest = self._dest(src, target)
                 rel = dest.relative_to(target.out_root).as_posix()
                 wanted.add(rel)
-                state = manifest.status(
-                    target.manifest.get(rel),
+                record = target.manifest.get(rel)
+                state: str = manifest.status(
+                    record,
                     source_bytes=_read_or_none(src.src),
                     output_bytes=_read_or_none(dest),
                     settings_hash=settings,
                 )
+                if state == "stale" and record is not None and record.settings_hash == INCOMPLETE:
+                    state = "incomplete"
                 self.report.files.append(
                     FileReport(src.rel.as_posix(), str(dest), target.lang, state)
                 )
@@ -871,21 +878,28 @@ class Runner:
             job.report.status = "cancelled"
             return
         job.report.kept = sum(p.kept for slot in _slots(job) for p in slot.pieces)
-        body = "".join(
-            part.source if isinstance(part, segments.Segment) else self._render(part, job.lang)
-            for part in job.parts
-        )
+        body = self._body(job)
         source_body = job.doc.text
         if job.doc.markdown:
             problems = validate.compare_structure(source_body, body)
             if problems:
-                # Never write broken structure: this file stays in the source language.
-                body = source_body
-                for slot in _slots(job):
-                    for p in slot.pieces:
-                        p.kept = True
-                job.report.kept = sum(len(slot.pieces) for slot in _slots(job))
-                job.report.message = "kept in the source language: " + "; ".join(problems[:3])
+                # Never write broken structure. First keep in the source the segments
+                # whose translation, rendered in place, has another structure than
+                # their source; if the document still differs, keep the whole file.
+                for part in job.parts:
+                    if isinstance(part, Slot) and part.segment is not None:
+                        rendered = self._render(part, job.lang)
+                        if validate.structure(rendered) != validate.structure(part.segment.source):
+                            for p in part.pieces:
+                                p.kept = True
+                body = self._body(job)
+                if validate.compare_structure(source_body, body):
+                    body = source_body
+                    for slot in _slots(job):
+                        for p in slot.pieces:
+                            p.kept = True
+                    job.report.message = "kept in the source language: " + "; ".join(problems[:3])
+                job.report.kept = sum(p.kept for slot in _slots(job) for p in slot.pieces)
         fm_raw = job.doc.front_matter.raw if job.doc.front_matter else None
         if job.doc.front_matter is not None and job.fm_slots:
             translations = {
@@ -900,6 +914,12 @@ class Runner:
                     job.report.message = "front matter kept: " + "; ".join(exc.problems)
         data = documents.encode(job.doc, body, fm_raw)
         self._write(job, data)
+
+    def _body(self, job: FileJob) -> str:
+        return "".join(
+            part.source if isinstance(part, segments.Segment) else self._render(part, job.lang)
+            for part in job.parts
+        )
 
     def _render(self, slot: Slot, lang: str) -> str:
         assert slot.segment is not None
@@ -960,7 +980,7 @@ class Runner:
                 lang=job.lang,
                 source_hash=manifest.file_hash(job.raw),
                 output_hash=manifest.file_hash(data),
-                settings_hash=self._settings_hash(job.lang),
+                settings_hash=INCOMPLETE if job.report.kept else self._settings_hash(job.lang),
                 written=time.time(),
             ),
         )

@@ -156,3 +156,19 @@ def test_do_not_translate_terms_never_reach_the_model(tmp_path: Path) -> None:
     Runner(conf, opts, backend_factory=backend.factory).run()
     assert all("TiDB" not in r.prompt.text for r in backend.requests)
     assert "TiDB" in (tmp_path / "o" / "doc.md").read_text()
+
+
+def test_whole_document_check_keeps_only_the_offending_segment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even if a per-chunk check missed it, a segment whose translation changes the
+    document's structure is kept in the source; the others stay translated."""
+    from pipeline import validate
+
+    monkeypatch.setattr(validate, "check_segment", lambda *a, **k: [])
+    backend = ScriptedBackend(answer_for("Keep your", "# 标题"), one_segment_per_request=True)
+    out, runner = run(tmp_path, backend)
+    assert "Keep your documents private." in out
+    assert "# 标题" not in out
+    assert "Install guide" not in out  # the heading was translated and kept
+    assert runner.report.kept == 1
