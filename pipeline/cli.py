@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any
 
 import click
 
@@ -148,6 +148,11 @@ def backend_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option(
     "--strict", is_flag=True, help="Exit 1 when any chunk was kept in the source language."
 )
+@click.option(
+    "--fail-on-write",
+    is_flag=True,
+    help="Exit 1 when an output was written (pre-commit: stage it and commit again).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only problems.")
 @click.option(
     "-v", "--verbose", is_flag=True, help="Print more detail (may include document text)."
@@ -180,6 +185,7 @@ def translate_cmd(
     as_json: bool,
     log_path: Path | None,
     strict: bool,
+    fail_on_write: bool,
     quiet: bool,
     verbose: bool,
 ) -> None:
@@ -215,22 +221,39 @@ def translate_cmd(
                 follow_symlinks=follow_symlinks,
             )
             code = _exit_code(report, check=check, strict=strict)
+            written = 0 if check else report.count("written")
+            if fail_on_write and written:
+                code = code or 1
             if report_path is not None:
                 report_path.parent.mkdir(parents=True, exist_ok=True)
                 report_path.write_text(json.dumps(report.details(), ensure_ascii=False, indent=2))
+            # With --json the console is quiet: the summary goes only to --log, and
+            # problems still reach stderr.
+            ui.summary(report, check=check)
             if as_json:
-                click.echo(json.dumps(report.to_json(), ensure_ascii=False))
-            else:
-                ui.summary(report, check=check)
+                click.echo(json.dumps({**report.to_json(), "exit_code": code}, ensure_ascii=False))
+            if fail_on_write and written:
+                # pre-commit sees changed tracked files, not new ones: say it ourselves.
+                ui.error(
+                    f"wrote {written} translation(s); stage them and the manifest in "
+                    ".translate-dir/ (git add), then commit again"
+                )
     except TranslateDirError as exc:
         ui.error(str(exc))
         code = exc.exit_code
+        if as_json:
+            # Cron jobs that parse stdout get one object whatever happened.
+            click.echo(json.dumps({"error": str(exc), "exit_code": code}, ensure_ascii=False))
     except KeyboardInterrupt:
         ui.error("interrupted; finished files and chunks are kept")
         code = 130
+        if as_json:
+            click.echo(json.dumps({"error": "interrupted", "exit_code": code}))
     except Terminated:
         ui.error("terminated; finished files and chunks are kept")
         code = 143
+        if as_json:
+            click.echo(json.dumps({"error": "terminated", "exit_code": code}))
     sys.exit(code)
 
 
@@ -372,12 +395,19 @@ class Console:
 
     PLAIN_EVERY = 30.0
 
-    def __init__(self, *, quiet: bool, log_path: Path | None, verbose: bool) -> None:
+    def __init__(
+        self,
+        *,
+        quiet: bool,
+        log_path: Path | None,
+        verbose: bool,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.clock = clock
         self.quiet = quiet
         self.verbose = verbose
         self.tty = sys.stderr.isatty()
         self.log_path = log_path
-        self._log: TextIO | None = None
         self._bars: dict[str, Any] = {}
         self._files_bar: Any = None
         self._chunks_bar: Any = None
@@ -387,26 +417,24 @@ class Console:
         self.done_chunks = 0
         self.done_tokens = 0
         self.output_tokens = 0
-        self.started = time.monotonic()
-        self.last_plain = time.monotonic()
+        self.started = self.last_plain = clock()
 
     def __enter__(self) -> Console:
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log = open(self.log_path, "a", encoding="utf-8")
         return self
 
     def __exit__(self, *exc: object) -> None:
         for bar in [self._files_bar, self._chunks_bar, *self._bars.values()]:
             if bar is not None:
                 bar.close()
-        if self._log is not None:
-            self._log.close()
 
     def _emit(self, text: str, *, problem: bool = False) -> None:
-        if self._log is not None:
-            self._log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
-            self._log.flush()
+        if self.log_path is not None:
+            # Opened per line: the error that ends a run is reported after `with ui`
+            # has exited, and must reach the log too.
+            with open(self.log_path, "a", encoding="utf-8") as log:
+                log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
         if self.quiet and not problem:
             return
         if self._files_bar is not None or self._chunks_bar is not None:
@@ -440,9 +468,9 @@ class Console:
     # Progress
     def plan(self, files: int, chunks: int, tokens: int) -> None:
         self.total_chunks, self.total_tokens = chunks, tokens
-        if self.quiet:
-            return
-        if self.tty:
+        # The rate and the ETA count from here: loading the model is not translating.
+        self.started = self.last_plain = self.clock()
+        if self.tty and not self.quiet:
             from tqdm import tqdm
 
             self._files_bar = tqdm(
@@ -451,7 +479,8 @@ class Console:
             self._chunks_bar = tqdm(
                 total=chunks, desc="chunks", unit="chunk", file=sys.stderr, position=1
             )
-        elif chunks:
+        elif chunks and (not self.quiet or self.log_path is not None):
+            # Plain lines; under --quiet they go only to the --log file.
             self._emit(f"{files} file(s), {chunks} chunk(s) to translate (~{tokens} tokens)")
 
     def chunk_done(self, source_tokens: int, output_tokens: int) -> None:
@@ -459,17 +488,20 @@ class Console:
             self.done_chunks += 1
             self.done_tokens += source_tokens
             self.output_tokens += output_tokens
-            elapsed = time.monotonic() - self.started
-            rate = self.output_tokens / elapsed if elapsed else 0.0
+            now = self.clock()
+            elapsed = now - self.started
+            rate = self.output_tokens / elapsed if elapsed > 0 else 0.0
             eta = ""
             if self.done_tokens and self.done_chunks >= 2:
                 left = elapsed * (self.total_tokens - self.done_tokens) / self.done_tokens
-                eta = _duration(left)
+                eta = _duration(max(0.0, left))
             if self._chunks_bar is not None:
                 self._chunks_bar.set_postfix_str(f"{rate:.0f} tok/s, ETA {eta or '?'}")
                 self._chunks_bar.update(1)
-            elif not self.quiet and time.monotonic() - self.last_plain >= self.PLAIN_EVERY:
-                self.last_plain = time.monotonic()
+            elif (
+                not self.quiet or self.log_path is not None
+            ) and now - self.last_plain >= self.PLAIN_EVERY:
+                self.last_plain = now
                 self._emit(
                     f"{self.done_chunks}/{self.total_chunks} chunks, {rate:.0f} tok/s"
                     + (f", about {eta} left" if eta else "")

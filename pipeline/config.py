@@ -94,7 +94,10 @@ def _merge(
     out = dict(defaults)
     for key, value in user.items():
         dotted = f"{prefix}{key}"
-        if dotted.startswith(OPEN_TABLES):
+        if dotted in OPEN_TABLES:
+            # Open tables take any names, but must be tables (not "roles = 1").
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: {dotted!r} must be a table")
             out[key] = value
             continue
         if key not in defaults:

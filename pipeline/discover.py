@@ -20,6 +20,11 @@ from pipeline.errors import UsageError
 LAYOUTS = ("mirror", "suffix", "hugo-dir", "docusaurus")
 # post.zh.md, notes.pt-br.markdown: a language suffix before the extension.
 _LANG_SUFFIX = re.compile(r"\.([a-z]{2,3}(?:[-_][a-zA-Z0-9]{2,8})?)$")
+# A mirror run's output folder holds this file (run.STATE_DIR / its manifest). Such
+# a folder is all translations: never a source, whichever languages a later run
+# translates into. (Suffix, hugo-dir and docusaurus manifests are named
+# manifest-<lang>.json and sit where sources may live too.)
+MIRROR_MANIFEST = (".translate-dir", "manifest.json")
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,11 @@ def has_language_suffix(rel: PurePosixPath, known: Iterable[str]) -> bool:
     """True for ``post.zh.md`` when ``zh`` is one of the known language codes."""
     match = _LANG_SUFFIX.search(PurePosixPath(rel.stem).name)
     return match is not None and match.group(1).lower().replace("_", "-") in set(known)
+
+
+def is_output_folder(folder: Path) -> bool:
+    """True for the output folder of a mirror run (it holds that run's manifest)."""
+    return folder.joinpath(*MIRROR_MANIFEST).is_file()
 
 
 def discover(
@@ -67,7 +77,12 @@ def discover(
         candidates = _walk(root, follow_symlinks, skip, warnings)
     for path in candidates:
         absolute = path if path.is_absolute() else Path.cwd() / path
-        resolved = absolute.resolve()
+        try:
+            resolved = absolute.resolve()
+        except (OSError, RuntimeError):
+            # a.md -> b.md -> a.md (Python < 3.13 raises RuntimeError, later OSError)
+            warnings.append(f"{_shown(path, root)}: skipped, a symlink loop")
+            continue
         if not _inside(resolved, root):
             if files is not None and not _inside(Path(os.path.abspath(absolute)), root):
                 raise UsageError(f"{path} is not under the root folder {root}; pass --root")
@@ -83,6 +98,10 @@ def discover(
         rel_text = rel.as_posix()
         if not _matches(rel_text, include) or _matches(rel_text, exclude):
             continue
+        if files is not None and any(
+            is_output_folder(root.joinpath(*rel.parts[:n])) for n in range(1, len(rel.parts))
+        ):
+            continue
         if not absolute.is_file():
             if files is not None:
                 warnings.append(f"{path}: skipped, not a file")
@@ -90,6 +109,14 @@ def discover(
         found.append(SourceFile(src=absolute, rel=rel, markdown=rel.suffix.lower() != ".txt"))
     found.sort(key=lambda s: s.rel.as_posix())
     return found, warnings
+
+
+def _shown(path: Path, root: Path) -> str:
+    """A path as the user should see it: relative to the input folder when under it."""
+    try:
+        return Path(os.path.abspath(path)).relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -113,7 +140,11 @@ def _walk(root: Path, follow: bool, skip: list[Path], warnings: list[str]) -> It
         kept = []
         for d in sorted(dirnames):
             sub = here / d
-            if d.startswith(".") or any(_inside(sub.resolve(), s) for s in skip):
+            if (
+                d.startswith(".")
+                or any(_inside(sub.resolve(), s) for s in skip)
+                or is_output_folder(sub)
+            ):
                 continue
             if sub.is_symlink() and not follow:
                 if not _inside(sub.resolve(), root):
@@ -130,19 +161,29 @@ def _walk(root: Path, follow: bool, skip: list[Path], warnings: list[str]) -> It
 
 
 def output_path(
-    rel: PurePosixPath, lang: str, *, layout: str, out_root: Path, beside: Path | None = None
+    rel: PurePosixPath,
+    lang: str,
+    *,
+    layout: str,
+    out_root: Path,
+    beside: Path | None = None,
+    source_lang: str = "",
 ) -> Path:
     """Where the translation of ``rel`` into ``lang`` goes, never outside ``out_root``.
 
     mirror:     <out>/<rel>
-    suffix:     <out>/<dir>/<stem>.<lang><ext>   (Hugo/Jekyll multilingual files)
+    suffix:     <out>/<dir>/<stem>.<lang><ext>   (Hugo/Jekyll multilingual files;
+                about.<source_lang>.md -> about.<lang>.md)
     hugo-dir:   <out>/<lang>/<rel>               (out is the site's content/ folder)
     docusaurus: <out>/i18n/<lang>/docusaurus-plugin-content-docs/current/<rel>
     """
     if layout == "mirror":
         target = PurePosixPath(rel)
     elif layout == "suffix":
-        target = rel.with_name(f"{rel.stem}.{lang}{rel.suffix}")
+        stem = rel.stem
+        if source_lang and stem.lower().endswith(f".{source_lang.lower()}") and stem[0] != ".":
+            stem = stem[: -len(source_lang) - 1]
+        target = rel.with_name(f"{stem}.{lang}{rel.suffix}")
     elif layout == "hugo-dir":
         target = PurePosixPath(lang) / rel
     elif layout == "docusaurus":

@@ -179,11 +179,20 @@ class EmbeddedBackend:
         )
 
     def list_models(self) -> list[str]:
-        return [
+        names = [
             name
             for name, module in bundled_models().items()
             if importlib.util.find_spec(module) is not None
         ]
+        # A .gguf path from --model or backend.model, when the file is there.
+        configured = self.settings.model
+        if (
+            configured
+            and configured not in bundled_models()
+            and Path(configured).expanduser().is_file()
+        ):
+            names.append(configured)
+        return names
 
     def close(self) -> None:
         if self._llm is not None:
