@@ -667,3 +667,7 @@ def cache_clear(config_path: Path | None) -> None:
     except TranslateDirError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"removed {removed} entries")
+
+
+if __name__ == "__main__":
+    main()

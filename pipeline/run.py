@@ -308,6 +308,7 @@ class Runner:
         with ExitStack() as stack:
             if not self.opts.check:
                 for lock_dir in sorted({t.out_root.resolve() for t in targets}):
+                    _ignore_lock_file(lock_dir / STATE_DIR)
                     stack.enter_context(
                         RunLock(lock_dir / STATE_DIR / "lock", wait=self.opts.wait, folder=lock_dir)
                     )
@@ -429,6 +430,14 @@ class Runner:
                 )
                 if state == "stale" and record is not None and record.settings_hash == INCOMPLETE:
                     state = "incomplete"
+                if (
+                    state == "edited"
+                    and record is not None
+                    and record.source_hash == manifest.file_hash(_read_or_none(src.src) or b"")
+                ):
+                    # A translation improved by hand while its source stayed the same
+                    # is up to date: CI must not fail forever after a person fixed it.
+                    state = "current"
                 self.report.files.append(
                     FileReport(src.rel.as_posix(), str(dest), target.lang, state)
                 )
@@ -997,6 +1006,17 @@ class Runner:
 
 def _slots(job: FileJob) -> list[Slot]:
     return [p for p in job.parts if isinstance(p, Slot)] + job.fm_slots
+
+
+def _ignore_lock_file(state_dir: Path) -> None:
+    """Keep the lock out of git: the manifest is worth committing, the lock is not."""
+    ignore = state_dir / ".gitignore"
+    if not ignore.exists():
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            ignore.write_text("lock\n", encoding="utf-8")
+        except OSError:
+            pass  # a read-only output folder is reported when writing the outputs
 
 
 def _read_or_none(path: Path) -> bytes | None:

@@ -103,3 +103,22 @@ def test_missing_input_folder(scripted: ScriptedBackend, sample: Path) -> None:
     code, _, err = invoke("nowhere", "--to", "zh")
     assert code == 2
     assert "does not exist" in err
+
+
+def test_check_accepts_a_hand_improved_translation_until_its_source_changes(
+    scripted: ScriptedBackend, sample: Path
+) -> None:
+    assert invoke("input", "--to", "zh")[0] == 0
+    out = sample.parent / "output" / "zh" / "notes" / "todo.txt"
+    out.write_text(out.read_text(encoding="utf-8") + "\n人工修订。\n", encoding="utf-8")
+    assert invoke("input", "--to", "zh", "--check")[0] == 0
+    src = sample / "notes" / "todo.txt"
+    src.write_text(src.read_text(encoding="utf-8") + "\nOne more line.\n", encoding="utf-8")
+    code, _, err = invoke("input", "--to", "zh", "--check")
+    assert code == 1 and "todo.txt" in err
+
+
+def test_lock_file_is_ignored_by_git(scripted: ScriptedBackend, sample: Path) -> None:
+    assert invoke("input", "--to", "zh")[0] == 0
+    ignore = sample.parent / "output" / "zh" / ".translate-dir" / ".gitignore"
+    assert ignore.read_text(encoding="utf-8") == "lock\n"
