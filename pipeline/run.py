@@ -12,14 +12,15 @@ actually needs the model: a re-run over unchanged files never loads it.
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pipeline import (
     chunks,
@@ -127,6 +128,10 @@ class FileReport:
     misses: int = 0
     kept: int = 0
 
+    @property
+    def failed_chunks(self) -> int:
+        return sum(c.failed for c in self.chunks)
+
 
 @dataclass
 class RunReport:
@@ -167,7 +172,7 @@ class RunReport:
 
     @property
     def failed_chunks(self) -> int:
-        return sum(c.failed for f in self.files for c in f.chunks)
+        return sum(f.failed_chunks for f in self.files)
 
     @property
     def failed(self) -> bool:
@@ -496,7 +501,7 @@ class Runner:
         todo = [(job, chunk) for job in jobs for chunk in self._chunks(job)]
         self.progress.plan(len(jobs), len(todo), sum(p.tokens for _, c in todo for p in c))
         workers = max(1, self._concurrency())
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chunk") as pool:
+        with _Workers(workers) as pool:
             if self.config.translate["previous_chunk_context"]:
                 # Each chunk sees the one before it, so a file's chunks go in order;
                 # files still run side by side.
@@ -540,6 +545,16 @@ class Runner:
         state = manifest.status(
             record, source_bytes=raw, output_bytes=existing, settings_hash=settings
         )
+        if (
+            state == "edited"
+            and not self.opts.overwrite_edited
+            and record is not None
+            and record.source_hash == manifest.file_hash(raw)
+        ):
+            # Improved by hand, source unchanged: the translation is up to date.
+            report.status = "edited"
+            self._done(report)
+            return None
         if state == "edited" and not self.opts.overwrite_edited:
             report.status = "conflict"
             report.message = (
@@ -796,12 +811,22 @@ class Runner:
                 result = backend.translate(request)
             except (ContextOverflow, OutputTruncated) as exc:
                 split_reason = str(exc)
+                if isinstance(exc, OutputTruncated) and attempt < retries:
+                    # A stream that ended early is often a passing fault: ask again
+                    # before splitting (or, for one piece, giving up on it).
+                    report.problems.append(split_reason)
+                    continue
                 break
             except RequestFailed as exc:
                 self._keep(pending, report, f"request failed: {exc}", failure=True)
                 return
             self._account(report, result)
             if result.finish == "length":
+                if clean.is_looping(result.text):
+                    # A runaway repetition, not a cut translation: a quality problem
+                    # of the model, handled like any answer that fails its checks.
+                    report.problems.append("repetition loop")
+                    continue
                 split_reason = "answer cut at the output-token bound"
                 report.problems.append(split_reason)
                 break
@@ -887,6 +912,10 @@ class Runner:
             job.report.status = "cancelled"
             return
         job.report.kept = sum(p.kept for slot in _slots(job) for p in slot.pieces)
+        failed = next((c for c in job.report.chunks if c.failed and c.problems), None)
+        if failed is not None:
+            # Say why the backend failed on this file (its own words, no document text).
+            job.report.message = failed.problems[-1]
         body = self._body(job)
         source_body = job.doc.text
         if job.doc.markdown:
@@ -989,7 +1018,9 @@ class Runner:
                 lang=job.lang,
                 source_hash=manifest.file_hash(job.raw),
                 output_hash=manifest.file_hash(data),
-                settings_hash=INCOMPLETE if job.report.kept else self._settings_hash(job.lang),
+                settings_hash=INCOMPLETE
+                if job.report.failed_chunks
+                else self._settings_hash(job.lang),
                 written=time.time(),
             ),
         )
@@ -1002,6 +1033,54 @@ class Runner:
         with self._report_lock:
             self.report.files.append(report)
         self.progress.file_done(report.source, report.status)
+
+
+T = TypeVar("T")
+
+
+class _Workers:
+    """Daemon threads that run the chunks; ``with`` waits for them only on success.
+
+    Not ThreadPoolExecutor: its threads are joined at interpreter exit, so after
+    Ctrl-C or SIGTERM the process would wait for the request in flight, minutes
+    on a local model, for an answer it throws away. Workers write no files (the
+    main thread does), and each finished chunk is already in the memory, so
+    leaving one behind loses nothing and cannot leave a half-written output.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None]
+        self._queue = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"chunk-{i}", daemon=True) for i in range(size)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        future: Future[T] = Future()
+        self._queue.put((future, lambda: fn(*args)))
+        return future
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, call = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(call())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    def __enter__(self) -> _Workers:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        if exc_type is None:
+            for thread in self._threads:
+                thread.join()
 
 
 def _slots(job: FileJob) -> list[Slot]:
