@@ -172,3 +172,15 @@ def test_whole_document_check_keeps_only_the_offending_segment(
     assert "# 标题" not in out
     assert "Install guide" not in out  # the heading was translated and kept
     assert runner.report.kept == 1
+
+
+def test_long_paragraph_is_cut_at_sentences_without_breaking_inline_code(tmp_path: Path) -> None:
+    sentence = "This sentence explains one more detail of the setup. "
+    text = sentence * 20 + "Run `make a. b. c` now. " + sentence * 20 + "\n"
+    backend = ScriptedBackend(to_zh, one_segment_per_request=True)
+    out, runner = run(tmp_path, backend, text=text, chunk_tokens=100)
+    assert len(backend.requests) > 2, "the paragraph was cut into pieces"
+    assert all("make a" not in r.prompt.text for r in backend.requests)
+    assert "`make a. b. c`" in out
+    assert "This sentence" not in out and runner.report.kept == 0
+    assert out.count("\n") == 1, "the pieces are joined back into one paragraph"
