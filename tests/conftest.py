@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import backends
+from tests.fakes import ScriptedBackend, to_zh
+
 # One real llama_cpp.server per session, shared by every test that asks for it.
 pytest_plugins = ["tests.llama_server"]
 
@@ -31,3 +34,14 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared data not found: {path}")
     return path
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedBackend:
+    """The CLI's backend replaced by a scripted one (``--backend auto`` means embedded)."""
+    backend = ScriptedBackend(to_zh)
+    monkeypatch.setattr(backends, "create", backend.factory)
+    monkeypatch.setattr(
+        backends, "resolve", lambda name, options, timeout: "embedded" if name == "auto" else name
+    )
+    return backend

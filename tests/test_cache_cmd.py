@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline import backends, cli
-from tests.fakes import ScriptedBackend, to_zh
+from pipeline import cli
+from tests.fakes import ScriptedBackend
 
 DOCS = {
     "a.md": "# Title 100\n\nParagraph 101 says one thing.\n\nParagraph 102 says another.\n",
@@ -26,16 +26,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (tmp_path / "docs" / name).write_text(text, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-@pytest.fixture
-def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedBackend:
-    backend = ScriptedBackend(to_zh)
-    monkeypatch.setattr(backends, "create", backend.factory)
-    monkeypatch.setattr(
-        backends, "resolve", lambda name, options, timeout: "embedded" if name == "auto" else name
-    )
-    return backend
 
 
 def invoke(*args: str, input: str | None = None) -> tuple[int, str, str]:

@@ -9,20 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline import backends, cli
-from tests.fakes import ScriptedBackend, to_zh
+from pipeline import cli
+from tests.fakes import ScriptedBackend
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedBackend:
-    backend = ScriptedBackend(to_zh)
-    monkeypatch.setattr(backends, "create", backend.factory)
-    monkeypatch.setattr(
-        backends, "resolve", lambda name, options, timeout: "embedded" if name == "auto" else name
-    )
-    return backend
 
 
 @pytest.fixture
@@ -56,7 +46,8 @@ def test_translates_folder_mirroring_tree(scripted: ScriptedBackend, sample: Pat
     source = (sample / "blog-post.md").read_text()
     # Code fences, URLs and untranslated front-matter lines are byte-identical.
     for keep in (
-        '```bash\ntranslate-dir notes/ --to zh --model qwen2.5:7b\necho "done" # not translated\n```',
+        "```bash\ntranslate-dir notes/ --to zh --model qwen2.5:7b\n"
+        'echo "done" # not translated\n```',
         'https://example.com/images/pipeline.png "The pipeline"',
         "date: 2026-03-14\nslug: local-translation-pipeline\ntags: [llm, privacy, markdown]",
         "# Comments in front matter are kept as they are.",

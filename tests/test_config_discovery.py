@@ -8,21 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline import backends, cli, config
+from pipeline import cli, config
 from pipeline.errors import ConfigError
-from tests.fakes import ScriptedBackend, to_zh
+from tests.fakes import ScriptedBackend
 
 POST = "# Title\n\nA paragraph to translate.\n"
-
-
-@pytest.fixture
-def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedBackend:
-    backend = ScriptedBackend(to_zh)
-    monkeypatch.setattr(backends, "create", backend.factory)
-    monkeypatch.setattr(
-        backends, "resolve", lambda name, options, timeout: "embedded" if name == "auto" else name
-    )
-    return backend
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline import backends, cli
+from pipeline import cli
 from pipeline.lock import RunLock
 from pipeline.run import FileReport, RunReport
 from tests.fakes import ScriptedBackend, to_zh
@@ -40,16 +40,6 @@ SUMMARY_KEYS = {
     "tokens_per_second",
     "exit_code",
 }
-
-
-@pytest.fixture
-def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedBackend:
-    backend = ScriptedBackend(to_zh)
-    monkeypatch.setattr(backends, "create", backend.factory)
-    monkeypatch.setattr(
-        backends, "resolve", lambda name, options, timeout: "embedded" if name == "auto" else name
-    )
-    return backend
 
 
 @pytest.fixture

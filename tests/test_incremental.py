@@ -71,16 +71,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedBackend:
-    backend = ScriptedBackend(to_zh)
-    monkeypatch.setattr(backends, "create", backend.factory)
-    monkeypatch.setattr(
-        backends, "resolve", lambda name, options, timeout: "embedded" if name == "auto" else name
-    )
-    return backend
-
-
-@pytest.fixture
 def fake() -> Iterator[FakeOllama]:
     with serve_fake_ollama(translate=to_zh) as server:
         yield server

@@ -11,21 +11,11 @@ from pathlib import Path, PurePosixPath
 import pytest
 from click.testing import CliRunner
 
-from pipeline import backends, cli, discover
+from pipeline import cli, discover
 from pipeline.errors import UsageError
-from tests.fakes import ScriptedBackend, to_zh
+from tests.fakes import ScriptedBackend
 
 POST = "---\ntitle: A post\n---\n\n# Hello\n\nThis is a short post about local models.\n"
-
-
-@pytest.fixture
-def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedBackend:
-    backend = ScriptedBackend(to_zh)
-    monkeypatch.setattr(backends, "create", backend.factory)
-    monkeypatch.setattr(
-        backends, "resolve", lambda name, options, timeout: "embedded" if name == "auto" else name
-    )
-    return backend
 
 
 @pytest.fixture
