@@ -19,6 +19,7 @@ _BLANK_LINES = re.compile(r"\n[ \t]*\n+")
 # A sentence ends at . ! ? (or their CJK forms), optionally followed by closing
 # quotes/brackets, then whitespace; CJK enders need no whitespace after them.
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])[\"'”’)\]]*\s+)|(?:(?<=[。！？])[”’」』）]*\s*)")
+_WHITESPACE = re.compile(r"\s+")
 
 
 def split_sentences(text: str, budget: int, count: Callable[[str], int]) -> list[str]:
@@ -31,17 +32,32 @@ def split_sentences(text: str, budget: int, count: Callable[[str], int]) -> list
         sentences.append(text[start:cut])
         start = cut
     sentences.append(text[start:])
+    # A sentence over the budget (a 100 KB line with no full stop) is cut after
+    # whitespace instead, so that no piece overflows the model's context.
+    sentences = [part for s in sentences for part in _split_words(s, budget, count)]
     out: list[str] = []
     current = ""
+    used = 0
     for sentence in sentences:
-        if current and count(current + sentence) > budget:
+        # Counted piece by piece: re-counting the growing text is quadratic.
+        cost = count(sentence)
+        if current and used + cost > budget:
             out.append(current)
-            current = sentence
+            current, used = sentence, cost
         else:
             current += sentence
+            used += cost
     if current:
         out.append(current)
     return out
+
+
+def _split_words(sentence: str, budget: int, count: Callable[[str], int]) -> list[str]:
+    if count(sentence) <= budget:
+        return [sentence]
+    cuts = [m.end() for m in _WHITESPACE.finditer(sentence) if 0 < m.end() < len(sentence)]
+    starts = [0, *cuts]
+    return [sentence[a:b] for a, b in zip(starts, [*cuts, len(sentence)], strict=True)]
 
 
 def pack(

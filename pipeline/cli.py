@@ -257,8 +257,9 @@ def translate_cmd(
     sys.exit(code)
 
 
-class Terminated(Exception):
-    """SIGTERM arrived (cron or a supervisor stopped us)."""
+class Terminated(BaseException):
+    """SIGTERM arrived (cron or a supervisor stopped us). A BaseException, like
+    KeyboardInterrupt, so that no ``except Exception`` on the way swallows it."""
 
 
 def _translate(ui: Console, **kw: Any) -> RunReport:

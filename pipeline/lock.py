@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from pipeline.errors import LockHeld
+from pipeline.errors import LockHeld, WriteError
 
 
 class RunLock:
@@ -30,10 +30,17 @@ class RunLock:
     def __enter__(self) -> RunLock:
         if self._fd is not None:
             raise RuntimeError(f"{self.path} is already locked by this RunLock")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # os.open's descriptors are not inherited by child processes, so a
-        # server we start cannot keep the lock alive after we exit.
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # os.open's descriptors are not inherited by child processes, so a
+            # server we start cannot keep the lock alive after we exit.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            # The first write into the output folder: a read-only or full disk shows here.
+            raise WriteError(
+                f"cannot write to the output folder {self.folder} "
+                f"({exc.strerror or exc}); check its permissions and free space"
+            ) from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

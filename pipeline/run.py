@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -362,6 +363,13 @@ class Runner:
                 f"the output folder {out} is the input folder; pass --out DIR, "
                 "or --layout suffix to write post.<lang>.md beside each source"
             )
+        state = out / STATE_DIR
+        if state.resolve() != state:
+            # The lock and the manifest would be written wherever the link points.
+            raise UsageError(
+                f"{state} is a symlink; remove it (translate-dir keeps its lock and "
+                "manifest there, and writes nothing outside the output folder)"
+            )
         return _Target(
             lang, out, manifest.Manifest.load(out / STATE_DIR / self._manifest_name(lang))
         )
@@ -530,7 +538,14 @@ class Runner:
         return self._start.concurrency if self._start else 1
 
     def _plan(self, src: discover.SourceFile, target: _Target) -> FileJob | None:
-        dest = self._dest(src, target)
+        try:
+            dest = self._dest(src, target)
+        except UsageError as exc:
+            # A symlink in the output folder leads outside it: refuse this file only.
+            report = FileReport(src.rel.as_posix(), "", target.lang, "failed")
+            report.message = str(exc).removeprefix(f"{src.rel.as_posix()}: ")
+            self._done(report)
+            return None
         rel_out = dest.relative_to(target.out_root).as_posix()
         report = FileReport(src.rel.as_posix(), str(dest), target.lang, "failed")
         try:
@@ -600,19 +615,20 @@ class Runner:
         fld: documents.Field | None = None,
     ) -> Slot:
         count = base.estimate_tokens
-        texts = [content]
+        whole = segments.protect(content, do_not_translate=self.config.do_not_translate)
+        parts = [whole]
         separators: list[str] = []
-        if block in ("paragraph", "text") and count(content) > self.chunk_tokens:
-            texts = chunks.split_sentences(content, self.chunk_tokens, count)
-            stripped = []
-            for t in texts:
+        if block in ("paragraph", "text") and count(whole.text) > self.chunk_tokens:
+            # Cut the protected text, so a sentence end inside inline code or a URL
+            # can never split a protected span.
+            parts = []
+            for t in chunks.split_sentences(whole.text, self.chunk_tokens, count):
                 core = t.rstrip()
                 separators.append(t[len(core) :])
-                stripped.append(core)
-            texts, separators = stripped, separators[:-1]
+                parts.append(_renumber(core, whole.spans))
+            separators = separators[:-1]
         pieces = []
-        for text in texts:
-            protected = segments.protect(text, do_not_translate=self.config.do_not_translate)
+        for protected in parts:
             glossary = self._glossary_for(protected.text, lang)
             pieces.append(
                 Piece(
@@ -975,7 +991,11 @@ class Runner:
         cjk_target = languages.base(lang) in languages.CJK
         out = texts[0]
         for sep, text in zip(slot.separators, texts[1:], strict=True):
-            out += ("" if cjk_target and sep == " " else sep) + text
+            # Chinese and Japanese put no space between sentences, but only where
+            # both sides are CJK: a piece kept in the source, or a cut between
+            # words of markup ("> >"), keeps its space.
+            wide = out[-1:] >= "\u2e80" and text[:1] >= "\u2e80"
+            out += ("" if cjk_target and sep == " " and wide else sep) + text
         if cjk_target:
             out = cjk.fix_cjk_emphasis(out)
         return out
@@ -1081,6 +1101,20 @@ class _Workers:
         if exc_type is None:
             for thread in self._threads:
                 thread.join()
+
+
+_MARKER = re.compile(r"⟦(\d+)⟧")
+
+
+def _renumber(text: str, spans: Sequence[str]) -> segments.Protected:
+    """A piece of a protected text as a Protected of its own, markers from ⟦1⟧."""
+    local: list[str] = []
+
+    def sub(m: re.Match[str]) -> str:
+        local.append(spans[int(m.group(1)) - 1])
+        return f"⟦{len(local)}⟧"
+
+    return segments.Protected(text=_MARKER.sub(sub, text), spans=tuple(local))
 
 
 def _slots(job: FileJob) -> list[Slot]:

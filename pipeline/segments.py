@@ -606,7 +606,10 @@ _MARKUP_RE = re.compile(r"[`\[<&]")
 # Spans that win over Markdown when they start first: shortcodes and Liquid
 # tags may contain "<", math may contain "[" or "*".
 _PRIORITY_RE = re.compile(
-    r"\{\{<.*?>\}\}|\{\{%.*?%\}\}|\{\{.*?\}\}|\{%.*?%\}"
+    # A tag never contains another opening: without that bound, a long run of
+    # unclosed "{{" is scanned to its end from every start (quadratic).
+    r"\{\{<(?:(?!\{\{).)*?>\}\}|\{\{%(?:(?!\{\{).)*?%\}\}|\{\{(?:(?!\{\{).)*?\}\}"
+    r"|\{%(?:(?!\{%).)*?%\}"
     # $math$: no space inside the dollars, no digit after, not just a number.
     r"|(?<![\\$\w])\$(?![\s$])(?![\d.,]+\$)[^$\n`]*?[^\s$\\`]\$(?![\d$])"
     r"|(?<![\\$\w])\$(?![\s$\d])[^\s$\\`]\$(?![\d$])"

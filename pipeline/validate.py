@@ -31,8 +31,12 @@ _PLACEHOLDER = re.compile(r"⟦(\d+)⟧")
 _BLANK_SPLIT = re.compile(r"\n[ \t]*\n")
 _WHITESPACE = re.compile(r"\s+")
 _UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
-_LINK_TARGET = re.compile(r"\]\([^)\s]*(?:\s+\"[^\"]*\")?\)")
-_URL = re.compile(r"<?[a-z][a-z0-9+.-]*://[^\s>)]*>?", re.IGNORECASE)
+# No "]" in the target: otherwise a long run of "](" is scanned to its end from
+# every start (quadratic: minutes on a 100 KB line).
+_LINK_TARGET = re.compile(r"\]\([^)\s\]]*(?:\s+\"[^\"]*\")?\)")
+# The scheme is bounded (RFC 3986 schemes are short): an unbounded one backtracks
+# quadratically over a long run of letters (a 100 KB line took minutes).
+_URL = re.compile(r"<?[a-z][a-z0-9+.-]{0,31}://[^\s>)]*>?", re.IGNORECASE)
 
 # Below these sizes (in letters of words that are not names, see
 # _meaningful_letters) a segment is mostly names, numbers or placeholders, which
@@ -40,6 +44,7 @@ _URL = re.compile(r"<?[a-z][a-z0-9+.-]*://[^\s>)]*>?", re.IGNORECASE)
 _MIN_LETTERS_FOR_SCRIPT = 12
 _MIN_LETTERS_FOR_ECHO = 20
 _ECHO_RATIO = 0.9
+_ECHO_SAMPLE = 2000
 _MIN_CHARS_FOR_LENGTH = 40
 # translation chars / source chars. CJK scripts carry two to three times as much
 # per character as alphabetic ones. The bands are wide on purpose: they catch
@@ -256,6 +261,11 @@ def _language_problems(
 
 
 def _similar(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    # SequenceMatcher is quadratic on repetitive text (a 100 KB echo took minutes):
+    # compare the first _ECHO_SAMPLE characters, more than one default chunk.
+    a, b = a[:_ECHO_SAMPLE], b[:_ECHO_SAMPLE]
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     # The quick ratios are upper bounds: most real translations stop there.
     return (
@@ -336,7 +346,9 @@ def _describe_change(want: tuple[str, ...], got: tuple[str, ...]) -> str:
 
 def _blocks(markdown: str) -> list[_Block]:
     tokens = _parser().parse(markdown)
-    lines = markdown.split("\n")
+    # The lines markdown-it counts in token.map: it takes \r\n and a lone \r
+    # (old Mac files) as line ends too.
+    lines = re.split(r"\r\n?|\n", markdown)
     return list(_walk(tokens, lines))
 
 

