@@ -303,8 +303,21 @@ def _has_letter(text: str) -> bool:
     return any(ch.isalpha() for ch in text)
 
 
+def _repeats_a_phrase(line: str, size: int = 21) -> bool:
+    """Whether some ``size``-character piece occurs twice: necessary for a phrase
+    loop, and far cheaper to test than the backtracking phrase pattern."""
+    seen: set[str] = set()
+    for i in range(len(line) - size + 1):
+        piece = line[i : i + size]
+        if piece in seen:
+            return True
+        seen.add(piece)
+    return False
+
+
 def _unit_loops(line: str) -> bool:
-    for pattern in (_UNIT_REPEAT, _PHRASE_REPEAT):
+    patterns = (_UNIT_REPEAT, _PHRASE_REPEAT) if _repeats_a_phrase(line) else (_UNIT_REPEAT,)
+    for pattern in patterns:
         for match in pattern.finditer(line):
             unit = match.group(1)
             # Table pipes, rules and indentation repeat by design; only a
