@@ -115,6 +115,8 @@ class ChunkReport:
     # Pieces kept in the source because the backend failed (request error, a cut
     # prompt or answer that splitting could not fix), not because of a check.
     failed: int = 0
+    # Why the backend failed on them (the last such reason), for the file's line.
+    failure: str = ""
 
 
 @dataclass
@@ -790,7 +792,7 @@ class Runner:
         for p in reversed(pieces):
             if p.translation is None or p.kept:
                 break
-            used += p.tokens * 2
+            used += p.tokens + base.estimate_tokens(p.translation)
             if used > budget:
                 break
             src.insert(0, p.protected.text)
@@ -906,6 +908,7 @@ class Runner:
             p.kept = True
         if failure:
             report.failed += len(pieces)
+            report.failure = why
         if why not in report.problems:
             report.problems.append(why)
 
@@ -928,10 +931,10 @@ class Runner:
             job.report.status = "cancelled"
             return
         job.report.kept = sum(p.kept for slot in _slots(job) for p in slot.pieces)
-        failed = next((c for c in job.report.chunks if c.failed and c.problems), None)
-        if failed is not None:
+        failure = next((c.failure for c in job.report.chunks if c.failure), "")
+        if failure:
             # Say why the backend failed on this file (its own words, no document text).
-            job.report.message = failed.problems[-1]
+            job.report.message = failure
         body = self._body(job)
         source_body = job.doc.text
         if job.doc.markdown:
