@@ -87,7 +87,10 @@ def discover(
             if files is not None and not _inside(Path(os.path.abspath(absolute)), root):
                 raise UsageError(f"{path} is not under the root folder {root}; pass --root")
             if not follow_symlinks:
-                warnings.append(f"{path}: skipped, a symlink that points outside the input folder")
+                warnings.append(
+                    f"{_shown(path, root)}: skipped, a symlink that points outside "
+                    "the input folder (pass --follow-symlinks to follow it)"
+                )
                 continue
         if any(_inside(resolved, d) for d in skip):
             continue

@@ -98,6 +98,8 @@ class EmbeddedBackend:
         self._llm: Any = None
         self._chat = False
         self._lock = threading.Lock()
+        # Set by close(): an answer in progress ends at its next token.
+        self._closing = threading.Event()
         self._model_name = settings.model or BUNDLED
 
     def start(self) -> StartInfo:
@@ -149,6 +151,7 @@ class EmbeddedBackend:
             "temperature": request.temperature,
             "top_p": request.top_p,
             "seed": request.seed,
+            "logits_processor": [self._end_when_closing],
         }
         prompt = request.prompt
         started = time.perf_counter()
@@ -167,6 +170,9 @@ class EmbeddedBackend:
             raise ContextOverflow(f"the request does not fit the model's context: {exc}") from None
         except RuntimeError as exc:
             raise RequestFailed(f"the embedded model failed: {exc}") from None
+        if self._closing.is_set():
+            # Cut short by close(): never a translation.
+            raise RequestFailed("the run stopped before the model finished this answer")
         seconds = time.perf_counter() - started
         usage = out.get("usage") or {}
         finish: Finish = "length" if out["choices"][0].get("finish_reason") == "length" else "stop"
@@ -194,7 +200,20 @@ class EmbeddedBackend:
             names.append(configured)
         return names
 
+    def _end_when_closing(self, input_ids: Any, scores: Any) -> Any:
+        """A llama.cpp logits processor: once close() is called, only the
+        end-of-text token can follow, so the answer ends now, not at max_tokens."""
+        if self._closing.is_set():
+            scores.fill(float("-inf"))
+            scores[self._llm.token_eos()] = 0.0
+        return scores
+
     def close(self) -> None:
-        if self._llm is not None:
-            self._llm.close()
-            self._llm = None
+        # After Ctrl-C the run closes the backend without waiting for its worker
+        # threads: end the answer in progress, then free the model only under the
+        # lock (freeing it while llama.cpp computes on it would crash the process).
+        self._closing.set()
+        with self._lock:
+            if self._llm is not None:
+                self._llm.close()
+                self._llm = None

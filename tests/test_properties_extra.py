@@ -1,0 +1,210 @@
+"""Property tests that complete tests/test_segments_properties.py (which covers
+split/join losslessness and protect/restore round trips over generated Markdown:
+nested lists and quotes, fences of varying lengths, code spans with backticks,
+links with parentheses).
+
+Added here: the whole pipeline over generated documents (structure, code and line
+endings survive a translation), nesting far deeper than the parser's limit,
+decode/encode byte round trips and fuzzed bytes, and sentence splitting.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline import chunks, config, documents, segments, validate
+from pipeline.backends.base import estimate_tokens
+from pipeline.errors import DocumentError
+from pipeline.run import Runner, RunOptions
+from tests.fakes import ScriptedBackend, to_zh
+from tests.test_segments_properties import FENCE_WORD
+from tests.test_segments_properties import documents as markdown_documents
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def translate(text: str, name: str = "doc.md") -> tuple[bytes, Runner]:
+    """Run the real orchestrator over one document with a scripted backend."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "in").mkdir()
+        (root / "in" / name).write_bytes(text.encode("utf-8"))
+        conf = config.load(None, {"memory": {"path": str(root / "memory.sqlite")}})
+        opts = RunOptions(
+            root=root / "in",
+            targets=("zh",),
+            source="en",
+            backend="scripted",
+            model="m",
+            out=root / "out",
+        )
+        runner = Runner(conf, opts, backend_factory=ScriptedBackend(to_zh).factory)
+        runner.run()
+        return (root / "out" / name).read_bytes(), runner
+
+
+def fences(text: str) -> list[str]:
+    return re.findall(r"^ *([`~]{3,}).*?^ *\1", text, flags=re.S | re.M)
+
+
+@SETTINGS
+@given(markdown_documents())
+def test_pipeline_keeps_structure_code_and_line_endings(text: str) -> None:
+    out, runner = translate(text)
+    result = out.decode("utf-8")
+    [report] = runner.report.files
+    assert report.status == "written", report.message
+    # Newlines: the same count, and the same style.
+    assert result.count("\n") == text.count("\n")
+    assert result.count("\r") == text.count("\r")
+    # Markdown structure is the source's (or the file is kept whole in the source).
+    body = re.sub(r"\r\n?", "\n", result)
+    source = re.sub(r"\r\n?", "\n", text)
+    assert validate.compare_structure(source, body) == []
+    # Nothing inside a fence ever changes.
+    for part in segments.split(text):
+        if part.kind == "verbatim" and FENCE_WORD in part.source:
+            assert part.source in result
+
+
+@st.composite
+def deep_documents(draw: st.DrawFn) -> str:
+    depth = draw(st.integers(20, 160))
+    kinds = draw(
+        st.lists(st.sampled_from(["> ", "- ", "1. ", "  "]), min_size=depth, max_size=depth)
+    )
+    lines = []
+    prefix = ""
+    for i, kind in enumerate(kinds):
+        prefix += kind if kind != "- " or not prefix.endswith("- ") else "  - "
+        lines.append(f"{prefix}level {i} text")
+    tail = draw(st.sampled_from(["", "\n\nA paragraph after the deep part.\n", "\n"]))
+    return "\n".join(lines) + tail
+
+
+@settings(max_examples=40, deadline=None)
+@given(deep_documents())
+def test_deep_nesting_is_lossless(text: str) -> None:
+    parts = segments.split(text)
+    assert segments.join(parts) == text
+    for part in parts:
+        if part.kind == "prose":
+            assert segments.render(part, part.content) == part.source
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(deep_documents())
+def test_deep_nesting_through_the_pipeline(text: str) -> None:
+    out, _ = translate(text)
+    result = out.decode("utf-8")
+    assert result.count("\n") == text.count("\n")
+    for before, after in zip(text.split("\n"), result.split("\n"), strict=True):
+        # Container markers survive on every line; the text is translated or untouched.
+        assert re.match(r"[ >\-0-9.]*", after).group(0) == re.match(  # type: ignore[union-attr]
+            r"[ >\-0-9.]*", before
+        ).group(0)
+
+
+# --------------------------------------------------------------------------- bytes
+
+
+front_matter = st.sampled_from(
+    [
+        "",
+        "---\ntitle: Hello\n---\n",
+        "---\ntitle: 'Quoted: yes'\ntags: [a, b]\n# comment\n---\n",
+        '+++\ntitle = "Hello"\ndraft = true\n+++\n',
+        "---\n---\n",
+        "---\n",  # a horizontal rule, not front matter
+    ]
+)
+bodies = st.lists(
+    st.sampled_from(
+        [
+            "# Title",
+            "Some text.",
+            "",
+            "- item",
+            "> quote",
+            "```",
+            "code",
+            "ünïcödé 数据",
+            "\u200b",
+            "\t",
+        ]
+    ),
+    max_size=8,
+)
+
+
+@st.composite
+def encoded_files(draw: st.DrawFn) -> bytes:
+    newline = draw(st.sampled_from(["\n", "\r\n", "mixed"]))
+    lines = draw(bodies)
+    text = draw(front_matter) + "\n".join(lines) + draw(st.sampled_from(["", "\n"]))
+    if newline == "\r\n":
+        text = text.replace("\n", "\r\n")
+    elif newline == "mixed":
+        text = "".join(
+            line + ("\r\n" if i % 2 else "\n") for i, line in enumerate(text.split("\n"))
+        )[:-1]
+    encoding = draw(st.sampled_from(["utf-8", "utf-8-bom", "utf-16-le", "utf-16-be"]))
+    if encoding == "utf-8":
+        return text.encode("utf-8")
+    if encoding == "utf-8-bom":
+        return codecs.BOM_UTF8 + text.encode("utf-8")
+    bom = codecs.BOM_UTF16_LE if encoding == "utf-16-le" else codecs.BOM_UTF16_BE
+    return bom + text.encode(encoding)
+
+
+@settings(max_examples=300, deadline=None)
+@given(encoded_files(), st.booleans())
+def test_decode_encode_is_byte_identical(raw: bytes, markdown: bool) -> None:
+    try:
+        doc = documents.decode(raw, name="f.md", markdown=markdown)
+    except DocumentError:
+        return  # refused with one line: fine, never a crash
+    fm = doc.front_matter.raw if doc.front_matter else None
+    assert documents.encode(doc, doc.text, fm) == raw
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=200), st.booleans())
+def test_arbitrary_bytes_decode_or_refuse_with_a_document_error(raw: bytes, md: bool) -> None:
+    try:
+        doc = documents.decode(raw, name="f.md", markdown=md)
+    except DocumentError as exc:
+        assert str(exc).startswith("f.md: ") and "\n" not in str(exc)
+        return
+    fm = doc.front_matter.raw if doc.front_matter else None
+    assert documents.encode(doc, doc.text, fm) == raw
+    # Whatever decodes also splits losslessly.
+    assert segments.join(segments.split(doc.text, markdown=md)) == doc.text
+
+
+# --------------------------------------------------------------------------- sentences
+
+sentence_text = st.lists(
+    st.sampled_from(
+        ["word", "Word.", " ", "  ", "\n", "x" * 50, "end!", "数据。", '"Quote." ', "a"]
+    ),
+    max_size=200,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(sentence_text, st.integers(1, 60))
+def test_split_sentences_is_lossless_and_bounded(text: str, budget: int) -> None:
+    pieces = chunks.split_sentences(text, budget, estimate_tokens)
+    assert "".join(pieces) == text
+    assert all(pieces) or text == ""
+    for piece in pieces:
+        # Over the budget only when one whitespace-free run alone is over it.
+        if estimate_tokens(piece) > budget:
+            assert not re.search(r"\S\s+\S", piece.strip()), piece

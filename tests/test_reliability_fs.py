@@ -1,0 +1,360 @@
+"""The file system on purpose: symlink loops and escapes, an output folder inside
+the input, input equal to output, a read-only output folder and a full disk.
+
+Each ends in a clear line and an exit code, never a traceback, and never leaves a
+partial or temporary file behind. Where the machine allows it (root with mount),
+the read-only folder and the full disk are real tmpfs mounts; otherwise the disk
+filling up is simulated by failing the write itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline import run
+from tests.fakes import ScriptedBackend, to_zh
+from tests.reliability_support import (
+    STATE_DIR,
+    assert_good_translated,
+    invoke,
+    outputs,
+    temp_files,
+    use_scripted,
+    write_good,
+)
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedBackend:
+    return use_scripted(monkeypatch, ScriptedBackend(to_zh))
+
+
+# --------------------------------------------------------------------------- symlinks
+
+
+def test_file_symlink_loop_is_skipped_with_one_line(
+    scripted: ScriptedBackend, tmp_path: Path
+) -> None:
+    src = tmp_path / "in"
+    write_good(src)
+    (src / "a.md").symlink_to("b.md")
+    (src / "b.md").symlink_to("a.md")
+    (src / "self.md").symlink_to("self.md")
+    out = tmp_path / "out"
+    for extra in ([], ["--follow-symlinks"]):
+        outcome = invoke(src, "--to", "zh", "--out", out, *extra)
+        assert outcome.code == 0, outcome.stderr
+        assert_good_translated(out)
+        for name in ("a.md", "b.md", "self.md"):
+            lines = outcome.lines_about(name)
+            assert len(lines) == 1 and "skipped, a symlink loop" in lines[0], outcome.stderr
+        assert set(outputs(out)) == {"good.md"}
+
+
+def test_directory_symlink_loop(scripted: ScriptedBackend, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    write_good(src / "docs")
+    (src / "docs" / "back").symlink_to("..", target_is_directory=True)
+    (src / "docs" / "itself").symlink_to(".", target_is_directory=True)
+    out = tmp_path / "out"
+    plain = invoke(src, "--to", "zh", "--out", out)
+    assert plain.code == 0, plain.stderr
+    assert set(outputs(out)) == {"docs/good.md"}
+    followed = invoke(src, "--to", "zh", "--out", out, "--follow-symlinks")
+    assert followed.code == 0, followed.stderr
+    # Each real file is translated once; the walk does not go round the loop.
+    assert set(outputs(out)) == {"docs/good.md"}
+    assert "skipped, a symlink loop" in followed.stderr
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A private folder outside the input, reachable only through symlinks."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    (folder / "secret.md").write_text("# Secret\n\nPrivate words outside the input.\n")
+    return folder
+
+
+def test_symlink_out_of_the_input_is_not_followed_by_default(
+    scripted: ScriptedBackend, tmp_path: Path, outside: Path
+) -> None:
+    src = tmp_path / "in"
+    write_good(src)
+    (src / "linked.md").symlink_to(outside / "secret.md")
+    (src / "linked-dir").symlink_to(outside, target_is_directory=True)
+    out = tmp_path / "out"
+    outcome = invoke(src, "--to", "zh", "--out", out)
+    assert outcome.code == 0, outcome.stderr
+    assert set(outputs(out)) == {"good.md"}
+    assert all("Private words" not in r.prompt.text for r in scripted.requests)
+    assert len(outcome.lines_about("linked.md")) == 1
+    assert "points outside the input folder" in outcome.lines_about("linked.md")[0]
+    [line] = outcome.lines_about("linked-dir")
+    assert "pass --follow-symlinks to follow it" in line
+
+
+def test_follow_symlinks_translates_what_they_point_to(
+    scripted: ScriptedBackend, tmp_path: Path, outside: Path
+) -> None:
+    src = tmp_path / "in"
+    write_good(src)
+    (src / "linked.md").symlink_to(outside / "secret.md")
+    (src / "linked-dir").symlink_to(outside, target_is_directory=True)
+    out = tmp_path / "out"
+    outcome = invoke(src, "--to", "zh", "--out", out, "--follow-symlinks")
+    assert outcome.code == 0, outcome.stderr
+    written = outputs(out)
+    assert set(written) == {"good.md", "linked.md", "linked-dir/secret.md"}
+    assert b"Private words" not in written["linked.md"]
+    # The source behind the links is untouched.
+    assert (outside / "secret.md").read_text().endswith("Private words outside the input.\n")
+
+
+def test_dangling_symlink_is_ignored(scripted: ScriptedBackend, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    write_good(src)
+    (src / "gone.md").symlink_to(tmp_path / "missing.md")
+    outcome = invoke(src, "--to", "zh", "--out", tmp_path / "out")
+    assert outcome.code == 0, outcome.stderr
+    assert set(outputs(tmp_path / "out")) == {"good.md"}
+
+
+# --------------------------------------------------------------------------- output vs input
+
+
+def test_output_inside_input_is_never_a_source(scripted: ScriptedBackend, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    write_good(src)
+    write_good(src / "sub", "more.md")
+    out = src / "translated"
+    for attempt in range(3):
+        outcome = invoke(src, "--to", "zh", "--out", out)
+        assert outcome.code == 0, outcome.stderr
+        assert set(outputs(out)) == {"good.md", "sub/more.md"}, f"run {attempt + 1}"
+        assert "translated/" not in outcome.stderr
+    assert len(scripted.requests) == 2, "the second and third runs had nothing to do"
+    # Nested output folders per language, also inside the input.
+    outcome = invoke(src, "--to", "zh,ja", "--out", src / "i18n")
+    assert outcome.code == 0, outcome.stderr
+    for lang in ("zh", "ja"):
+        assert set(outputs(src / "i18n" / lang)) == {"good.md", "sub/more.md"}
+    assert not (src / "i18n" / "zh" / "translated").exists()
+
+
+def test_default_output_inside_input_when_run_from_the_input(
+    scripted: ScriptedBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "in"
+    write_good(src)
+    monkeypatch.chdir(src)
+    for _ in range(2):
+        outcome = invoke(".", "--to", "zh")
+        assert outcome.code == 0, outcome.stderr
+        assert set(outputs(src / "output" / "zh")) == {"good.md"}
+    assert len(scripted.requests) == 1
+
+
+@pytest.mark.parametrize("how", ["same", "trailing-slash", "dot-dot", "symlink"])
+def test_input_equal_to_output_is_a_usage_error(
+    scripted: ScriptedBackend, tmp_path: Path, how: str
+) -> None:
+    src = tmp_path / "in"
+    write_good(src)
+    before = outputs(src)
+    out = {
+        "same": str(src),
+        "trailing-slash": f"{src}/",
+        "dot-dot": str(src / "sub" / ".."),
+        "symlink": str(tmp_path / "alias"),
+    }[how]
+    (src / "sub").mkdir()
+    (tmp_path / "alias").symlink_to(src, target_is_directory=True)
+    outcome = invoke(src, "--to", "zh", "--out", out)
+    assert outcome.code == 2
+    assert "is the input folder; pass --out DIR" in outcome.stderr
+    assert len(outcome.stderr.strip().splitlines()) <= 3
+    assert outputs(src) == before and not (src / STATE_DIR).exists()
+    assert scripted.requests == []
+
+
+# --------------------------------------------------------------------------- read-only and full
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, *options: str) -> Iterator[Path]:
+    """A small tmpfs at ``path`` (root with mount rights only; else the test skips)."""
+    path.mkdir(parents=True, exist_ok=True)
+    opts = ",".join(["size=256k", *options])
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)], capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def read_only_folder(path: Path) -> contextlib.AbstractContextManager[Path]:
+    """A folder nothing can be written into: chmod for a user, a ro mount for root."""
+    if os.geteuid() != 0:
+
+        @contextlib.contextmanager
+        def chmodded() -> Iterator[Path]:
+            path.mkdir(parents=True, exist_ok=True)
+            path.chmod(0o555)
+            try:
+                yield path
+            finally:
+                path.chmod(0o755)
+
+        return chmodded()
+    return tmpfs(path, "ro")
+
+
+def test_read_only_output_folder(scripted: ScriptedBackend, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    write_good(src)
+    with read_only_folder(tmp_path / "ro") as out:
+        outcome = invoke(src, "--to", "zh", "--out", out)
+        assert outcome.code == 1, outcome.stderr
+        [line] = [x for x in outcome.stderr.splitlines() if "error" in x]
+        assert line.startswith("translate-dir: error: cannot write to the output folder")
+        assert str(out) in line and "check its permissions" in line
+        assert list(out.iterdir()) == []
+    # Refused before the model was started: no document text left the machine.
+    assert scripted.requests == []
+
+
+def test_read_only_output_file_fails_that_file_only(
+    scripted: ScriptedBackend, tmp_path: Path
+) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root writes through file permissions")
+    src = tmp_path / "in"
+    write_good(src)
+    write_good(src, "other.md")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").mkdir()
+    write_good(src / "sub", "locked.md")
+    (out / "sub").chmod(0o555)
+    try:
+        outcome = invoke(src, "--to", "zh", "--out", out)
+    finally:
+        (out / "sub").chmod(0o755)
+    assert outcome.code == 1
+    [line] = outcome.lines_about("sub/locked.md")
+    assert "failed: cannot write" in line and "Permission denied" in line
+    assert set(outputs(out)) == {"good.md", "other.md"}
+    assert temp_files(out) == []
+
+
+def big_document(kib: int) -> str:
+    para = "Words that take room on the disk, one sentence after another. " * 8
+    return "# Big\n\n" + (para + "\n\n") * (kib * 1024 // (len(para) + 2))
+
+
+def test_full_disk_real_tmpfs(scripted: ScriptedBackend, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    write_good(src)
+    (src / "zbig.md").write_text(big_document(512))
+    with tmpfs(tmp_path / "small") as out:
+        outcome = invoke(src, "--to", "zh", "--out", out)
+        assert outcome.code == 1, outcome.stderr
+        [line] = outcome.lines_about("zbig.md")
+        assert "failed: cannot write" in line and "No space left on device" in line
+        assert temp_files(out) == []
+        assert set(outputs(out)) == {"good.md"}
+        assert_good_translated(out)
+        # Both files were translated and are in the memory: only the write failed.
+        assert len(scripted.requests) >= 2
+
+
+@pytest.mark.parametrize("where", ["write", "replace"])
+def test_full_disk_simulated(
+    scripted: ScriptedBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """ENOSPC while writing the temporary file, or while renaming it over the
+    target: the old output stays whole, no temp file is left, one line says why."""
+    src = tmp_path / "in"
+    write_good(src)
+    (src / "victim.md").write_text("# Victim\n\nThis one hits the full disk.\n")
+    out = tmp_path / "out"
+    # An earlier translation of victim.md exists: it must survive unchanged.
+    assert invoke(src, "--to", "zh", "--out", out).code == 0
+    old = outputs(out)["victim.md"]
+    (src / "victim.md").write_text("# Victim\n\nThis one changed and hits the full disk.\n")
+    (src / "good.md").write_text("# Good file\n\nThis paragraph changed as well.\n")
+
+    real_replace = os.replace
+    real_fsync = os.fsync
+
+    def fail_for_victim(path: object) -> bool:
+        return "victim" in str(path)
+
+    def replace(a: object, b: object) -> None:
+        if where == "replace" and fail_for_victim(b):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_replace(a, b)  # type: ignore[arg-type]
+
+    def fsync(fd: int) -> None:
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        if where == "write" and fail_for_victim(name):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(run.os, "replace", replace)
+        patched.setattr(run.os, "fsync", fsync)
+        outcome = invoke(src, "--to", "zh", "--out", out)
+    assert outcome.code == 1, outcome.stderr
+    [line] = outcome.lines_about("victim.md")
+    assert line.startswith("victim.md: failed: cannot write ")
+    assert line.endswith("No space left on device")
+    assert temp_files(out) == []
+    written = outputs(out)
+    assert written["victim.md"] == old, "the previous translation is whole"
+    assert b"changed" not in written["good.md"] and written["good.md"] != old
+    # Space again: the re-run writes victim.md from the memory, no new request.
+    asked = len(scripted.requests)
+    again = invoke(src, "--to", "zh", "--out", out)
+    assert again.code == 0, again.stderr
+    assert len(scripted.requests) == asked
+    assert outputs(out)["victim.md"] != old
+
+
+def test_manifest_on_a_full_disk_is_one_clear_line(
+    scripted: ScriptedBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "in"
+    write_good(src)
+    out = tmp_path / "out"
+    from pipeline import manifest
+
+    def full(path: Path, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(manifest, "_atomic_write", full)
+        outcome = invoke(src, "--to", "zh", "--out", out)
+    assert outcome.code == 1
+    assert "cannot write the manifest" in outcome.stderr
+    assert "No space left on device" in outcome.stderr
+    assert temp_files(out) == []
+    # The translation itself was written whole, and the memory has it.
+    assert_good_translated(out)
+    asked = len(scripted.requests)
+    assert invoke(src, "--to", "zh", "--out", out).code == 0
+    assert len(scripted.requests) == asked
