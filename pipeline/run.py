@@ -50,6 +50,7 @@ from pipeline.errors import (
 from pipeline.lock import RunLock
 
 STATE_DIR = ".translate-dir"
+_RAN_AWAY = "answer cut at the output-token bound"
 # The settings hash recorded for an output that holds text kept in the source
 # language: it never matches, so every later run (and --check) sees the output
 # as not finished, and retries only the kept pieces (the rest hit the memory).
@@ -845,7 +846,7 @@ class Runner:
                     # of the model, handled like any answer that fails its checks.
                     report.problems.append("repetition loop")
                     continue
-                split_reason = "answer cut at the output-token bound"
+                split_reason = _RAN_AWAY
                 report.problems.append(split_reason)
                 break
             answer = clean.clean(result.text, source=request.prompt.text)
@@ -898,6 +899,12 @@ class Runner:
             half = len(pending) // 2
             self._translate_pieces(job, pending[:half], report, depth + 1, context)
             self._translate_pieces(job, pending[half:], report, depth + 1, context)
+            return
+        if split_reason == _RAN_AWAY:
+            # One piece, and the model wrote past a bound of twice its length plus
+            # 64 tokens: it never stopped. Nothing was cut that splitting could fix;
+            # like a loop, it is the model's failure, kept in the source with a warning.
+            self._keep(pending, report, "the model did not stop (answer ran past its bound)")
             return
         self._keep(pending, report, split_reason or "failed its checks", failure=bool(split_reason))
 

@@ -9,12 +9,13 @@ a base model, so models without a chat template are prompted completion-style
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,9 @@ def _quiet_native_stderr() -> Iterator[None]:
     try:
         with open(os.devnull, "wb") as null:
             os.dup2(null.fileno(), 2)
-        yield
+        # llama-cpp-python's log callback prints through sys.stderr, not fd 2.
+        with redirect_stderr(io.StringIO()):
+            yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
