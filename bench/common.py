@@ -16,12 +16,13 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pipeline import config
+from pipeline.backends.embedded import quiet_native_stderr
 from pipeline.run import BackendFactory, Runner, RunOptions, RunReport
 
 REPO = Path(__file__).resolve().parent.parent
@@ -223,20 +224,6 @@ def child_env(cache: Path) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- measuring
-
-
-@contextlib.contextmanager
-def quiet_native_stderr() -> Iterator[None]:
-    """llama.cpp writes load notes straight to file descriptor 2; keep the table clean."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 class Tokenizer:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import backends
 from tests.fakes import ScriptedBackend, to_zh
+from tests.reliability_support import use_scripted
 
 # One real llama_cpp.server per session, shared by every test that asks for it.
 pytest_plugins = ["tests.llama_server"]
@@ -39,9 +39,4 @@ def shared_data(*parts: str) -> Path:
 @pytest.fixture
 def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedBackend:
     """The CLI's backend replaced by a scripted one (``--backend auto`` means embedded)."""
-    backend = ScriptedBackend(to_zh)
-    monkeypatch.setattr(backends, "create", backend.factory)
-    monkeypatch.setattr(
-        backends, "resolve", lambda name, options, timeout: "embedded" if name == "auto" else name
-    )
-    return backend
+    return use_scripted(monkeypatch, ScriptedBackend(to_zh))

@@ -19,22 +19,15 @@ from pathlib import Path
 import pytest
 
 from pipeline import run
-from tests.fakes import ScriptedBackend, to_zh
+from tests.fakes import ScriptedBackend
 from tests.reliability_support import (
     STATE_DIR,
     assert_good_translated,
     invoke,
     outputs,
     temp_files,
-    use_scripted,
     write_good,
 )
-
-
-@pytest.fixture
-def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedBackend:
-    return use_scripted(monkeypatch, ScriptedBackend(to_zh))
-
 
 # --------------------------------------------------------------------------- symlinks
 

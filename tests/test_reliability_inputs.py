@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import ScriptedBackend, to_zh
+from tests.fakes import ScriptedBackend
 from tests.reliability_support import (
     Outcome,
     assert_good_translated,
@@ -25,11 +25,6 @@ from tests.reliability_support import (
     use_scripted,
     write_good,
 )
-
-
-@pytest.fixture
-def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedBackend:
-    return use_scripted(monkeypatch, ScriptedBackend(to_zh))
 
 
 def run_with(tmp_path: Path, name: str, data: bytes) -> tuple[Outcome, Path]:

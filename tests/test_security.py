@@ -28,11 +28,6 @@ from tests.reliability_support import (
 )
 
 
-@pytest.fixture
-def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedBackend:
-    return use_scripted(monkeypatch, ScriptedBackend(to_zh))
-
-
 def every_file(folder: Path) -> dict[str, bytes]:
     return {
         p.relative_to(folder).as_posix(): p.read_bytes()

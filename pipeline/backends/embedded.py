@@ -41,7 +41,7 @@ def bundled_models() -> dict[str, str]:
 
 
 @contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
+def quiet_native_stderr() -> Iterator[None]:
     """llama.cpp prints load-time notes straight to file descriptor 2, past
     ``verbose=False``; cron mail and terminals should not get them."""
     sys.stderr.flush()
@@ -119,7 +119,7 @@ class EmbeddedBackend:
         threads = int(self.settings.options.get("threads") or 0) or (os.cpu_count() or 1)
         started = time.perf_counter()
         try:
-            with _quiet_native_stderr():
+            with quiet_native_stderr():
                 llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, verbose=False)
                 trained = int(llm._model.n_ctx_train())
                 if trained and n_ctx > trained:
