@@ -438,9 +438,10 @@ class Runner:
                 rel = dest.relative_to(target.out_root).as_posix()
                 wanted.add(rel)
                 record = target.manifest.get(rel)
+                source_bytes = _read_or_none(src.src)
                 state: str = manifest.status(
                     record,
-                    source_bytes=_read_or_none(src.src),
+                    source_bytes=source_bytes,
                     output_bytes=_read_or_none(dest),
                     settings_hash=settings,
                 )
@@ -449,7 +450,7 @@ class Runner:
                 if (
                     state == "edited"
                     and record is not None
-                    and record.source_hash == manifest.file_hash(_read_or_none(src.src) or b"")
+                    and record.source_hash == manifest.file_hash(source_bytes or b"")
                 ):
                     # A translation improved by hand while its source stayed the same
                     # is up to date: CI must not fail forever after a person fixed it.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,3 +41,11 @@ def shared_data(*parts: str) -> Path:
 def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedBackend:
     """The CLI's backend replaced by a scripted one (``--backend auto`` means embedded)."""
     return use_scripted(monkeypatch, ScriptedBackend(to_zh))
+
+
+@pytest.fixture
+def sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the repository's input/ in tmp_path, which becomes the current folder."""
+    shutil.copytree(REPO / "input", tmp_path / "input")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "input"

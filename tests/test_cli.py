@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from pipeline import cli
 from tests.fakes import ScriptedBackend
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copytree(REPO / "input", tmp_path / "input")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path / "input"
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

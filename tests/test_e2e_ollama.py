@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from pipeline import cli
@@ -14,13 +12,6 @@ from tests.fakes import to_zh
 from tests.ollama_wire import free_port, serve_fake_ollama
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copytree(REPO / "input", tmp_path / "input")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path / "input"
 
 
 def invoke(*args: str) -> tuple[int, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,6 @@ pytestmark = [
     pytest.mark.server,
     pytest.mark.skipif(missing_requirement() is not None, reason=str(missing_requirement())),
 ]
-
-
-@pytest.fixture
-def sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copytree(REPO / "input", tmp_path / "input")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path / "input"
 
 
 def invoke(*args: str) -> tuple[int, str]:
