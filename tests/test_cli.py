@@ -10,8 +10,6 @@ from click.testing import CliRunner
 from pipeline import cli
 from tests.fakes import ScriptedBackend
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 def invoke(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(cli.main, list(args), catch_exceptions=False)

@@ -11,8 +11,6 @@ from pipeline import cli
 from tests.fakes import to_zh
 from tests.ollama_wire import free_port, serve_fake_ollama
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 def invoke(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(cli.main, list(args), catch_exceptions=False)

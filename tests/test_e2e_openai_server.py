@@ -10,8 +10,6 @@ from click.testing import CliRunner
 from pipeline import cli
 from tests.llama_server import free_port, missing_requirement
 
-REPO = Path(__file__).resolve().parent.parent
-
 pytestmark = [
     pytest.mark.server,
     pytest.mark.skipif(missing_requirement() is not None, reason=str(missing_requirement())),
