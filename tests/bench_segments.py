@@ -13,9 +13,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline import segments
+from pipeline import protect, segments
 
-PAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "tidb-operator-docs" / "en"
+# The copy in tests/data/ (see its README.md), so the script runs from any checkout.
+PAGES = Path(__file__).resolve().parent / "data" / "tidb-operator-docs" / "en"
 
 
 def round_trip(docs: list[str]) -> None:
@@ -23,8 +24,8 @@ def round_trip(docs: list[str]) -> None:
         parts = []
         for segment in segments.split(doc):
             if segment.kind == "prose":
-                protected = segments.protect(segment.content)
-                translated = segments.restore(protected.text, protected)
+                protected = protect.protect(segment.content)
+                translated = protect.restore(protected.text, protected)
                 parts.append(segments.render(segment, translated))
             else:
                 parts.append(segment.source)
@@ -35,7 +36,7 @@ def best(run: Callable[[], None], rounds: int, cold: bool) -> tuple[float, float
     wall = cpu = float("inf")
     for _ in range(rounds):
         if cold:
-            segments._analyse.cache_clear()
+            protect._analyse.cache_clear()
         start_wall, start_cpu = time.perf_counter(), time.process_time()
         run()
         wall = min(wall, time.perf_counter() - start_wall)
@@ -44,6 +45,8 @@ def best(run: Callable[[], None], rounds: int, cold: bool) -> tuple[float, float
 
 
 def main() -> None:
+    if not PAGES.is_dir():
+        sys.exit(f"test data missing: {PAGES} (it ships in tests/data/; see its README.md)")
     docs = [path.read_text(encoding="utf-8") for path in sorted(PAGES.rglob("*.md"))]
     size = sum(len(doc.encode()) for doc in docs) / 1e6
     print(f"{len(docs)} pages, {size:.2f} MB")

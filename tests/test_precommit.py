@@ -3,9 +3,8 @@
 A temporary hooks repository holds this working tree (committed or not); a
 temporary site repository installs its hooks and commits a post, with the
 backend pointed at a fake Ollama server. pre-commit builds the hooks' virtualenv
-with ``pip install .`` as it would for a user; here offline and fast: the
-virtualenv sees this Python's site-packages, so only translate-dir itself is
-built.
+with ``pip install .`` exactly as it does for a user: from the package index (or
+pip's cache and whatever find-links the machine configures), once per test module.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ import yaml
 from click.testing import CliRunner
 
 from pipeline import cli
-from tests.fakes import to_zh
+from pipeline.testing import to_zh
 from tests.ollama_wire import FakeOllama, serve_fake_ollama
 
 REPO = Path(__file__).resolve().parent.parent
@@ -122,12 +121,13 @@ def git_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "GIT_CONFIG_NOSYSTEM": "1",
         "PRE_COMMIT_HOME": str(home / "cache"),
         "PRE_COMMIT_COLOR": "never",
-        # The hook's virtualenv: this Python's packages plus translate-dir built
-        # from the hooks repo, with no index (offline) and no isolated build env
-        # (pip reads PIP_NO_BUILD_ISOLATION inverted: "0" means --no-build-isolation).
-        "VIRTUALENV_SYSTEM_SITE_PACKAGES": "1",
-        "PIP_NO_INDEX": "1",
-        "PIP_NO_BUILD_ISOLATION": "0",
+        # No pip or virtualenv settings here: the hook's virtualenv installs
+        # translate-dir and its dependencies the way a user's pre-commit does. An
+        # offline shortcut (PIP_NO_INDEX plus VIRTUALENV_SYSTEM_SITE_PACKAGES) breaks
+        # inside a virtual environment: virtualenv builds the hook's environment from
+        # the base interpreter, whose site-packages lack the dependencies installed in
+        # the venv. A wheelhouse made with `pip wheel` would need the index as well.
+        # The index (or pip's cache) costs a few seconds, once per module.
     }
 
 
