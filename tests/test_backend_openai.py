@@ -15,7 +15,8 @@ import pytest
 
 from pipeline.backends import base
 from pipeline.backends.base import BackendSettings, Request, Result
-from pipeline.backends.openai import PRESETS, OpenAIBackend, normalise_base_url, strip_think
+from pipeline.backends.openai import PRESETS, OpenAIBackend, normalise_base_url
+from pipeline.backends.policy import strip_think
 from pipeline.errors import (
     BackendUnavailable,
     ConfigError,

@@ -113,10 +113,6 @@ class Backend(Protocol):
         """Check the server and model, load or warm the model. Raises BackendUnavailable."""
         ...
 
-    def count_tokens(self, text: str) -> int:
-        """Tokens ``text`` costs on this model (exact where the backend can tell)."""
-        ...
-
     def translate(self, request: Request) -> Result: ...
 
     def list_models(self) -> list[str]:

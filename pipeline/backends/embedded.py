@@ -26,8 +26,8 @@ from pipeline.backends.base import (
     Request,
     Result,
     StartInfo,
-    estimate_tokens,
 )
+from pipeline.backends.policy import strip_think
 from pipeline.errors import BackendUnavailable, ContextOverflow, ModelNotFound, RequestFailed
 
 BUNDLED = "gemma-3-270m"
@@ -140,12 +140,6 @@ class EmbeddedBackend:
             one_segment_per_request=not self._chat,
         )
 
-    def count_tokens(self, text: str) -> int:
-        if self._llm is None:
-            return estimate_tokens(text)
-        with self._lock:
-            return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False))
-
     def translate(self, request: Request) -> Result:
         if self._llm is None:
             raise RuntimeError("EmbeddedBackend.start() was not called")
@@ -180,7 +174,7 @@ class EmbeddedBackend:
         usage = out.get("usage") or {}
         finish: Finish = "length" if out["choices"][0].get("finish_reason") == "length" else "stop"
         return Result(
-            text=text,
+            text=strip_think(text, prompt.text),
             finish=finish,
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             output_tokens=int(usage.get("completion_tokens", 0)),

@@ -8,14 +8,15 @@ checked against the caller's estimate.
 
 Truncation rules (an answer that breaks one is never returned as a translation):
 
-- input cut -> ``ContextOverflow``, when the server reports a count at all
-  (servers before 0.2 omit it for cached prompts) and either
-  ``prompt_eval_count`` is below 60 % of ``Request.estimated_prompt_tokens``
-  (Ollama dropped whole messages to fit; checked only when the estimate exceeds
-  64 tokens, as the estimate is rough and small prompts would misfire), or
-  ``prompt_eval_count >= num_ctx`` (the runner cuts an over-long prompt to
-  exactly ``num_ctx``; a prompt that fills the context leaves no room for an
-  answer anyway).
+- input cut -> ``ContextOverflow``, judged by ``policy.prompt_cut``. Ollama has
+  reported ``prompt_eval_count`` three ways: left out when the prompt was cached
+  (0.1.x), only the tokens after the prefix cached from the previous request
+  (0.30.0), and the whole prompt (0.30.1 on; the newest also send
+  ``prompt_eval_cached_count``). Our requests repeat the system prompt and the
+  few-shot turns, so a cache hit is the rule: the count is exact only when the
+  cached count comes with it, and a lower bound otherwise. A cut shows as a count
+  that reaches ``num_ctx``, a count plus answer that exceed it, an exact count far
+  below the estimate, or an estimate at ``num_ctx`` or more.
 - output cut: ``done_reason == "length"`` -> ``Result.finish == "length"``;
   a stream that ends without its final ``done: true`` -> ``OutputTruncated``.
 """
@@ -25,7 +26,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -47,6 +47,14 @@ from pipeline.backends.base import (
     is_loopback,
     with_retries,
 )
+from pipeline.backends.policy import (
+    PromptCount,
+    estimate_prompt_tokens,
+    is_transient,
+    prompt_cut,
+    redact,
+    strip_think,
+)
 from pipeline.errors import (
     BackendUnavailable,
     ConfigError,
@@ -56,24 +64,13 @@ from pipeline.errors import (
     RequestFailed,
     TransientError,
 )
+from pipeline.prompts import Prompt
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 DEFAULT_PORT = 11434
 # What a server binds to, not an address to dial: the server is on this machine.
 _BIND_ADDRESSES = frozenset({"0.0.0.0", "::", ""})
-# 503: busy (queue full or model loading); 429: rate limited by a proxy;
-# 502/504: a reverse proxy lost the server for a moment; -1: an error line inside
-# a stream (the runner failed mid-answer); 500: the model runner crashed
-# ("llama runner process has terminated") and Ollama restarts it on the next request.
-_TRANSIENT_STATUS = frozenset({-1, 429, 500, 502, 503, 504})
-# Below this share of the estimate, the server did not read the whole prompt.
-PROMPT_CUT_RATIO = 0.6
-# Estimates of this many tokens or fewer are too rough to judge a cut.
-PROMPT_CHECK_MIN_TOKENS = 64
 CONTEXT_STEP = 256
-_LEADING_THINK = re.compile(r"\A\s*<think>.*?</think>\s*", re.DOTALL)
-# Server error texts go into our messages; keep them short.
-_MAX_SERVER_ERROR = 300
 
 
 def resolve_host(cli_host: str | None, config_host: str, env: Mapping[str, str]) -> str:
@@ -137,9 +134,22 @@ def probe(host: str, timeout: float = 0.5) -> bool:
     return response.status_code == 200 and isinstance(body, dict) and "version" in body
 
 
-def _server_error(exc: ResponseError) -> str:
-    text = " ".join(str(exc.error).split())
-    return text if len(text) <= _MAX_SERVER_ERROR else text[:_MAX_SERVER_ERROR] + "..."
+def _server_error(exc: ResponseError, prompt: Prompt | None = None) -> str:
+    return redact(str(exc.error), prompt)
+
+
+class _ChatResponse(ChatResponse):
+    """A chat event with the count the newest servers send beside
+    ``prompt_eval_count``; the client's own model (ollama 0.6) drops it."""
+
+    prompt_eval_cached_count: int | None = None
+
+
+class _Client(Client):
+    """The ollama client, parsing chat events as ``_ChatResponse``."""
+
+    def _request(self, cls: Any, *args: Any, **kwargs: Any) -> Any:
+        return super()._request(_ChatResponse if cls is ChatResponse else cls, *args, **kwargs)
 
 
 class _ConnectionLost(TransientError):
@@ -175,7 +185,7 @@ class OllamaBackend:
             write=settings.read_timeout,
             pool=settings.read_timeout,
         )
-        self._client = Client(
+        self._client = _Client(
             host=self.host,
             timeout=timeout,
             # A proxy from HTTP(S)_PROXY / ALL_PROXY would carry the documents for a
@@ -326,9 +336,6 @@ class OllamaBackend:
 
     # -- requests ---------------------------------------------------------------
 
-    def count_tokens(self, text: str) -> int:
-        return estimate_tokens(text)
-
     def translate(self, request: Request) -> Result:
         if self.num_ctx <= 0:
             raise RuntimeError("OllamaBackend.start() must run before translate()")
@@ -371,7 +378,7 @@ class OllamaBackend:
                     if part.done:
                         final = part
         except ResponseError as exc:
-            raise self._request_error(exc) from None
+            raise self._request_error(exc, request.prompt) from None
         except (ConnectionError, httpx.ConnectError, httpx.ConnectTimeout):
             raise _ConnectionLost(f"Ollama at {self.host} took no connection") from None
         except httpx.TimeoutException:
@@ -395,8 +402,8 @@ class OllamaBackend:
                 f"Ollama's answer ended without its final event (model {self.model}); "
                 "the answer may be cut"
             )
-        self._check_prompt(request, final.prompt_eval_count)
-        text = _LEADING_THINK.sub("", "".join(pieces), count=1)
+        self._check_prompt(request, final)
+        text = strip_think("".join(pieces), request.prompt.text)
         finish: Finish = "length" if final.done_reason == "length" else "stop"
         return Result(
             text=text,
@@ -406,28 +413,27 @@ class OllamaBackend:
             seconds=seconds,
         )
 
-    def _check_prompt(self, request: Request, seen: int | None) -> None:
-        if seen is None:
-            return
-        estimate = request.estimated_prompt_tokens
-        if seen >= self.num_ctx:
-            raise ContextOverflow(
-                f"Ollama's prompt of {seen} tokens filled the whole context "
-                f"(num_ctx {self.num_ctx}): the input was cut"
-            )
-        if estimate > PROMPT_CHECK_MIN_TOKENS and seen < PROMPT_CUT_RATIO * estimate:
-            raise ContextOverflow(
-                f"Ollama read {seen} prompt tokens of about {estimate} "
-                f"(num_ctx {self.num_ctx}): the input was cut"
-            )
+    def _check_prompt(self, request: Request, final: ChatResponse) -> None:
+        cached = getattr(final, "prompt_eval_cached_count", None)
+        count = PromptCount(
+            read=final.prompt_eval_count,
+            answer=final.eval_count,
+            exact=isinstance(cached, int) and final.prompt_eval_count is not None,
+        )
+        estimate = request.estimated_prompt_tokens or estimate_prompt_tokens(request.prompt)
+        reason = prompt_cut(count, estimate=estimate, context=self.num_ctx)
+        if reason is not None:
+            raise ContextOverflow(f"Ollama: {reason} (num_ctx {self.num_ctx}); the input was cut")
 
-    def _request_error(self, exc: ResponseError) -> RequestFailed | BackendUnavailable:
-        if exc.status_code in _TRANSIENT_STATUS:
+    def _request_error(
+        self, exc: ResponseError, prompt: Prompt
+    ) -> RequestFailed | BackendUnavailable:
+        reason = _server_error(exc, prompt)
+        if is_transient(exc.status_code, runner_restarts=True):
             return TransientError(
                 f"Ollama at {self.host} is busy or failed mid-answer "
-                f"(HTTP {exc.status_code}: {_server_error(exc)})"
+                f"(HTTP {exc.status_code}: {reason})"
             )
-        reason = _server_error(exc)
         if "context" in reason.lower() and "exceed" in reason.lower():
             # Servers that refuse an over-long prompt instead of cutting it.
             return ContextOverflow(
@@ -439,8 +445,7 @@ class OllamaBackend:
                 f"run `ollama pull {self.model}`, or pass --pull."
             )
         return RequestFailed(
-            f"Ollama at {self.host} refused the request "
-            f"(HTTP {exc.status_code}: {_server_error(exc)})"
+            f"Ollama at {self.host} refused the request (HTTP {exc.status_code}: {reason})"
         )
 
     # -- other ------------------------------------------------------------------

@@ -31,6 +31,14 @@ from pipeline.backends.base import (
     is_loopback,
     with_retries,
 )
+from pipeline.backends.policy import (
+    PromptCount,
+    estimate_prompt_tokens,
+    is_transient,
+    prompt_cut,
+    redact,
+    strip_think,
+)
 from pipeline.errors import (
     BackendUnavailable,
     ConfigError,
@@ -77,11 +85,6 @@ _UNKNOWN_FIELD_MARKERS = (
     "unknown field",
     "additional properties",
 )
-_RETRY_STATUSES = (429, 503)
-# A server that reports far fewer prompt tokens than we estimated cut the prompt
-# (LM Studio's truncating overflow policies do that with HTTP 200).
-_CUT_PROMPT_MIN_ESTIMATE = 64
-_CUT_PROMPT_RATIO = 0.5
 _PROBE_TIMEOUT = 30.0
 
 
@@ -103,19 +106,6 @@ def normalise_base_url(url: str) -> str:
     if not (last.startswith("v") and last[1:].isdigit()):
         path += "/v1"
     return f"{parts.scheme}://{parts.netloc}{path}"
-
-
-def strip_think(text: str) -> str:
-    """Drop a leading ``<think>...</think>`` block, or everything up to a lone
-    ``</think>`` (templates that open the block inside the prompt)."""
-    stripped = text.lstrip()
-    if stripped.startswith("<think>"):
-        end = stripped.find("</think>")
-        return "" if end < 0 else stripped[end + len("</think>") :].lstrip()
-    end = text.find("</think>")
-    if end >= 0 and "<think>" not in text[:end]:
-        return text[end + len("</think>") :].lstrip()
-    return text
 
 
 class OpenAIBackend:
@@ -158,6 +148,10 @@ class OpenAIBackend:
         self._lock = threading.Lock()
         self._send_template_kwargs = True
         self._model = settings.model
+        # The context size the server reported (None when assumed): the cut
+        # check measures a prompt against it.
+        self._context: int | None = None
+        self._context_assumed = True
 
     # -- the Backend protocol -------------------------------------------------
 
@@ -168,6 +162,7 @@ class OpenAIBackend:
         entry = next(e for e in entries if e["id"] == model)
         context, slots = self._discover_context(model, entry)
         self._model = model
+        self._context = None if self._context_assumed else context
         if self.settings.concurrency > 0:
             concurrency = self.settings.concurrency
         else:
@@ -178,9 +173,6 @@ class OpenAIBackend:
             context_size=context,
             concurrency=concurrency,
         )
-
-    def count_tokens(self, text: str) -> int:
-        return estimate_tokens(text)
 
     def translate(self, request: Request) -> Result:
         if not self._model:
@@ -289,6 +281,7 @@ class OpenAIBackend:
         if context is None:
             context, lm_slots = self._lmstudio_context(model)
             slots = slots or lm_slots
+        self._context_assumed = context is None
         if context is None:
             context = self._fallback_context
             self.events.message(
@@ -470,26 +463,26 @@ class OpenAIBackend:
         if finish_reason == "content_filter":
             raise RequestFailed(f"The server at {self.base_url} filtered the answer.")
         finish: Finish = "length" if finish_reason == "length" else "stop"
-        text = strip_think(text)
+        text = strip_think(text, request.prompt.text)
         prompt_tokens = output_tokens = None
         if isinstance(usage, dict):
             prompt_tokens = _positive_int(usage.get("prompt_tokens"))
             output_tokens = _nonnegative_int(usage.get("completion_tokens"))
-        estimate = request.estimated_prompt_tokens
-        if (
-            prompt_tokens is not None
-            and estimate >= _CUT_PROMPT_MIN_ESTIMATE
-            and prompt_tokens < estimate * _CUT_PROMPT_RATIO
-        ):
-            raise ContextOverflow(
-                f"The server at {self.base_url} read {prompt_tokens} prompt tokens where "
-                f"about {estimate} were sent: it cut the prompt to fit its context. "
-                "Load the model with a larger context, or lower translate.chunk_tokens."
-            )
-        if prompt_tokens is None:
-            prompt_tokens = estimate or sum(
-                estimate_tokens(m["content"]) for m in request.prompt.messages()
-            )
+        estimate = request.estimated_prompt_tokens or estimate_prompt_tokens(request.prompt)
+        if prompt_tokens is not None:
+            # usage.prompt_tokens counts the whole prompt, cached tokens included
+            # (OpenAI, llama.cpp, vLLM): an exact count. LM Studio's truncating
+            # overflow policies cut the prompt with HTTP 200.
+            count = PromptCount(read=prompt_tokens, answer=output_tokens, exact=True)
+            reason = prompt_cut(count, estimate=estimate, context=self._context)
+            if reason is not None:
+                raise ContextOverflow(
+                    f"The server at {self.base_url} {reason}: it cut the prompt to fit "
+                    "its context. Load the model with a larger context, or lower "
+                    "translate.chunk_tokens."
+                )
+        else:
+            prompt_tokens = estimate
         if output_tokens is None:
             output_tokens = estimate_tokens(text)
         return Result(text, finish, prompt_tokens, output_tokens, 0.0)
@@ -512,7 +505,7 @@ class OpenAIBackend:
             and any(marker in raw for marker in _UNKNOWN_FIELD_MARKERS)
         ):
             raise _FieldRejected(f"The server at {self.base_url} answered HTTP {status}: {detail}")
-        if status in _RETRY_STATUSES:
+        if is_transient(status):
             raise TransientError(
                 f"The server at {self.base_url} is busy (HTTP {status}); trying again."
             )
@@ -537,9 +530,9 @@ class OpenAIBackend:
                 "it will be split."
             )
         code = error.get("code") if isinstance(error, dict) else None
-        if code in _RETRY_STATUSES:
+        if isinstance(code, int) and is_transient(code):
             raise TransientError(f"The server at {self.base_url} is busy ({code}); trying again.")
-        detail = _safe_message(_message_of(body), request)
+        detail = redact(_message_of(body), request.prompt)
         raise RequestFailed(f"The server at {self.base_url} reported an error: {detail}")
 
     def _not_answering(self) -> str:
@@ -643,21 +636,5 @@ def _message_of(body: Any) -> str:
     return ""
 
 
-def _safe_message(message: str, request: Request | None) -> str:
-    """One short line, withheld when it quotes the document."""
-    message = " ".join(message.split())
-    if not message:
-        return "no details"
-    if request is not None:
-        document = request.prompt.text
-        if request.prompt.context is not None:
-            document += "\n" + "\n".join(request.prompt.context)
-        for line in document.splitlines():
-            line = line.strip()
-            if len(line) >= 8 and line[:40] in message:
-                return "details withheld (they quote the document)"
-    return message if len(message) <= 200 else message[:197] + "..."
-
-
 def _error_detail(response: httpx.Response, request: Request | None = None) -> str:
-    return _safe_message(_message_of(_json_or_none(response)), request)
+    return redact(_message_of(_json_or_none(response)), request.prompt if request else None)
