@@ -25,12 +25,14 @@ from functools import cache
 
 from markdown_it import MarkdownIt
 
+from pipeline.protect import MARKER_RE
+
 __all__ = ["fix_cjk_emphasis"]
 
 # Spans whose characters are never moved and never taken for delimiters.
 _PROTECTED = re.compile(
     r"(?<!`)(?P<tick>`+)(?!`).+?(?<!`)(?P=tick)(?!`)"  # code span
-    r"|⟦\d+⟧"  # placeholder
+    rf"|{MARKER_RE.pattern}"  # placeholder
     r"|<!--.*?-->"  # HTML comment
     r"|<[A-Za-z][A-Za-z0-9.+-]{1,31}:[^\s<>]*>"  # autolink
     r"|</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>"  # HTML tag

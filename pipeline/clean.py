@@ -12,12 +12,9 @@ from __future__ import annotations
 import re
 import zlib
 
+from pipeline.backends.policy import strip_think
+
 __all__ = ["clean", "is_looping"]
-
-# --- think blocks -------------------------------------------------------------
-
-_THINK_OPEN = re.compile(r"\A\s*<think(?:ing)?>", re.IGNORECASE)
-_THINK_CLOSE = re.compile(r"</think(?:ing)?>", re.IGNORECASE)
 
 # --- preambles ----------------------------------------------------------------
 
@@ -143,7 +140,7 @@ def clean(answer: str, *, source: str) -> str:
     # passes reach the fixed point without risking an unbounded loop.
     for _ in range(4):
         before = text
-        text = _strip_think(text, source)
+        text = strip_think(text, source)
         text = text.strip()
         text = _strip_preamble(text, source)
         text = _strip_fence(text, source)
@@ -153,17 +150,6 @@ def clean(answer: str, *, source: str) -> str:
         if text == before:
             break
     return text
-
-
-def _strip_think(text: str, source: str) -> str:
-    match = _THINK_OPEN.match(text)
-    if match is None or _THINK_OPEN.match(source):
-        return text
-    close = _THINK_CLOSE.search(text, match.end())
-    if close is None:
-        # The model ran out of tokens while thinking: there is no translation.
-        return ""
-    return text[close.end() :]
 
 
 def _first_line(text: str) -> str:

@@ -1,4 +1,4 @@
-"""Cut a document body into prose and verbatim segments; protect inline spans.
+"""Cut a document body into prose and verbatim segments, and splice translations back.
 
 Segmentation slices the original text at the line ranges (``token.map``) that
 markdown-it-py reports for block tokens and never re-renders Markdown, so
@@ -7,49 +7,30 @@ paragraphs, headings and tables, also inside blockquotes and list items; each
 one remembers, per source line, the container prefix before its content and
 what follows it, so ``render()`` can splice a translation back in.
 
-``protect()`` replaces what must come out byte-identical (code spans, link
-destinations, HTML, URLs, shortcodes, ...) by numbered ``⟦n⟧`` placeholders;
-``restore()`` puts them back and refuses a translation that lost, duplicated or
-invented one.
+``parse()`` is the one block parse of a body: ``split()`` cuts it into
+segments, and ``validate.block_structure()`` reads the source's structure off
+the same tokens. Inline protection (the ``⟦n⟧`` markers) lives in
+``pipeline.protect``.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from markdown_it import MarkdownIt
-from markdown_it.helpers import parseLinkLabel, parseLinkTitle
 from markdown_it.rules_block import StateBlock
 from markdown_it.rules_block import table as _table_rule
-from markdown_it.rules_inline import StateInline
-from markdown_it.rules_inline import autolink as _autolink_rule
-from markdown_it.rules_inline import backtick as _backtick_rule
-from markdown_it.rules_inline import entity as _entity_rule
-from markdown_it.rules_inline import html_inline as _html_inline_rule
-from markdown_it.rules_inline import image as _image_rule
-from markdown_it.rules_inline import link as _link_rule
 from markdown_it.token import Token
 
-from pipeline.errors import ValidationFailed
+from pipeline.protect import has_letters
 
 Kind = Literal["verbatim", "prose"]
 
-__all__ = [
-    "Kind",
-    "Protected",
-    "Segment",
-    "join",
-    "protect",
-    "render",
-    "restore",
-    "split",
-]
+__all__ = ["Kind", "Parsed", "Segment", "join", "parse", "render", "split"]
 
 
 @dataclass(frozen=True)
@@ -65,14 +46,6 @@ class Segment:
     line_suffixes: tuple[str, ...] = ()  # per source line: what follows the content, newline too
     continuation: str = ""  # prefix for lines a translation has beyond the source's
     newline: str = "\n"  # line ending for lines a translation has beyond the source's
-
-
-@dataclass(frozen=True)
-class Protected:
-    """Content with its protected spans replaced by ⟦1⟧, ⟦2⟧, ... (numbered in order)."""
-
-    text: str
-    spans: tuple[str, ...]  # spans[i-1] is the original text of ⟦i⟧
 
 
 # --------------------------------------------------------------------------
@@ -119,14 +92,79 @@ def _table_recording_prefixes(state: StateBlock, start: int, end: int, silent: b
     return True
 
 
+# The commonmark preset stops parsing at nesting level 20, and everything after
+# that point (not only the deep part) would stay untranslated: 50 nested list
+# levels take 100. Deeper still is kept verbatim, never lost.
+MAX_NESTING = 128
+
+
+_BlockRule = Callable[[StateBlock, int, int, bool], bool]
+
+# The characters a block must start with (after its indentation), per rule.
+# markdown-it tries every rule on every line (and the interrupting ones on each
+# line of a paragraph) and each logs its entry: looking at the one character
+# first answers most calls at a fraction of the cost, with the same verdict.
+_FIRST_CHARS = {
+    "fence": frozenset("`~"),
+    "blockquote": frozenset(">"),
+    "hr": frozenset("*-_"),
+    "list": frozenset("*-+0123456789"),
+    "html_block": frozenset("<"),
+    "heading": frozenset("#"),
+}
+_DELIMITER_ROW_CHARS = frozenset("|-:")
+
+
+def _first_char(rule: _BlockRule, chars: frozenset[str]) -> _BlockRule:
+    def prefiltered(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+        pos = state.bMarks[start] + state.tShift[start]
+        if state.src[pos : pos + 1] not in chars:
+            return False
+        return rule(state, start, end, silent)
+
+    return prefiltered
+
+
+def _reference_prefiltered(rule: _BlockRule) -> _BlockRule:
+    def prefiltered(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+        pos = state.bMarks[start] + state.tShift[start]
+        src = state.src
+        if src[pos : pos + 1] != "[":
+            return False
+        # A definition's label ends at its first "]", which ":" must follow: a
+        # line without backslashes that closes a label but has no "]:" is none.
+        line = src[pos : state.eMarks[start]]
+        if "]" in line and "]:" not in line and "\\" not in line:
+            return False
+        return rule(state, start, end, silent)
+
+    return prefiltered
+
+
+def _table_prefiltered(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    # A table needs a delimiter row ("|", "-" or ":" first) on the next line.
+    following = start + 1
+    if following >= end:
+        return False
+    pos = state.bMarks[following] + state.tShift[following]
+    if state.src[pos : pos + 1] not in _DELIMITER_ROW_CHARS:
+        return False
+    return _table_recording_prefixes(state, start, end, silent)
+
+
 def _block_parser() -> MarkdownIt:
-    # The commonmark preset stops parsing at nesting level 20, and everything after
-    # that point (not only the deep part) would stay untranslated: 50 nested list
-    # levels take 100. Deeper still is kept verbatim, never lost.
-    md = MarkdownIt("commonmark", {"maxNesting": 128}).enable("table")
-    # Ruler.at() resets the alternation chains: keep tables able to interrupt
-    # a paragraph, as markdown-it's own registration does.
-    md.block.ruler.at("table", _table_recording_prefixes, {"alt": ["paragraph", "reference"]})
+    md = MarkdownIt("commonmark", {"maxNesting": MAX_NESTING}).enable("table")
+    ruler = md.block.ruler
+    # Ruler.at() resets the alternation chains: pass each rule's own, so that
+    # what may interrupt a paragraph stays as markdown-it registers it.
+    alts = {rule.name: list(rule.alt) for rule in ruler.__rules__}
+    ruler.at("table", _table_prefiltered, {"alt": alts["table"]})
+    for name, chars in _FIRST_CHARS.items():
+        ruler.at(
+            name, _first_char(ruler.__rules__[ruler.__find__(name)].fn, chars), {"alt": alts[name]}
+        )
+    reference = ruler.__rules__[ruler.__find__("reference")].fn
+    ruler.at("reference", _reference_prefiltered(reference), {"alt": alts["reference"]})
     # Only block ranges are needed; inline parsing happens in protect().
     md.core.ruler.disable(["inline", "text_join"])
     return md
@@ -139,7 +177,6 @@ _BLOCK_MD = _block_parser()
 # whatever Unicode whitespace markdown-it strips off a first line.
 _PREFIX_RE = re.compile(r"(?:[ \t>]|(?:[-+*]|\d{1,9}[.)]|#{1,6})(?=[ \t]))*\s*")
 _PREFIX_PART_RE = re.compile(r"(>)|([-+*]|\d{1,9}[.)])|( +)")
-_LETTER_RE = re.compile(r"[^\W\d_]")
 
 
 @functools.lru_cache(maxsize=256)
@@ -202,7 +239,7 @@ def _prose(
     content = "\n".join(contents)
     if block != "text" and content.startswith("$$"):
         return None  # display math
-    if not _has_letters(content):
+    if not has_letters(content):
         return None
     source = "".join(body + ending for body, ending in lines[start : start + len(pieces)])
     return Segment(
@@ -215,14 +252,6 @@ def _prose(
         continuation="" if block == "heading" else _continuation(prefixes[0]),
         newline=newline,
     )
-
-
-def _has_letters(content: str) -> bool:
-    """Whether any letter is left outside the spans protect() would take."""
-    if _LETTER_RE.search(content) is None:
-        return False
-    _, runs = _analyse(content)
-    return any(_LETTER_RE.search(content, begin, end) for begin, end in runs)
 
 
 def _align(normalized: list[str], start: int, content: str) -> list[tuple[int, int]] | None:
@@ -262,14 +291,8 @@ def _atx_piece(body: str, content: str) -> tuple[int, int] | None:
     return begin, begin + len(content)
 
 
-def _leaves(
-    tokens: list[Token],
-    lines: list[tuple[str, str]],
-    normalized: list[str],
-    env: dict[str, Any],
-    newline: str,
-) -> Iterator[_Leaf]:
-    table_columns: dict[int, list[int]] = env.get(_TABLE_PREFIXES, {})
+def _leaves(parsed: Parsed, lines: list[tuple[str, str]], newline: str) -> Iterator[_Leaf]:
+    tokens, normalized, table_columns = parsed.tokens, parsed.lines, parsed.table_columns
     for index, token in enumerate(tokens):
         if token.map is None or token.type not in _LEAF_TYPES:
             continue
@@ -316,19 +339,44 @@ def _verbatim(lines: list[tuple[str, str]], start: int, end: int) -> Segment:
     )
 
 
-def split(text: str, *, markdown: bool = True) -> list[Segment]:
-    """Cut a document body into verbatim and prose segments. join(split(t)) == t for every t."""
+@dataclass(frozen=True)
+class Parsed:
+    """One block-level parse of a Markdown body, shared by split() and the structure check.
+
+    Block tokens only: inline parsing happens in protect(), per segment.
+    """
+
+    text: str  # the body as given
+    tokens: list[Token]
+    lines: list[str]  # the body's lines as markdown-it counts them ("\r\n", "\r" -> "\n")
+    table_columns: dict[int, list[int]]  # table start line -> where each row's content starts
+
+
+def parse(text: str) -> Parsed:
+    """Parse a body's blocks once: hand the result to split() and validate.block_structure()."""
+    normalized_text = _NEWLINE_RE.sub("\n", text).replace("\0", "\ufffd")
+    env: dict[str, Any] = {}
+    tokens = _BLOCK_MD.parse(normalized_text, env)
+    return Parsed(text, tokens, normalized_text.split("\n"), env.get(_TABLE_PREFIXES, {}))
+
+
+def split(text: str, *, markdown: bool = True, parsed: Parsed | None = None) -> list[Segment]:
+    """Cut a document body into verbatim and prose segments. join(split(t)) == t for every t.
+
+    ``parsed`` is ``parse(text)`` when the caller keeps it for the structure check
+    (Markdown only); without it the body is parsed here.
+    """
     lines = _lines(text)
     newline = _first_newline(text)
     if not markdown:
         return _split_plain(lines, newline)
-    normalized_text = _NEWLINE_RE.sub("\n", text).replace("\0", "\ufffd")
-    normalized = normalized_text.split("\n")
-    env: dict[str, Any] = {}
-    tokens = _BLOCK_MD.parse(normalized_text, env)
+    if parsed is None:
+        parsed = parse(text)
+    elif parsed.text is not text and parsed.text != text:
+        raise ValueError("split(): parsed is the parse of another text")
     segments: list[Segment] = []
     done = 0
-    for leaf in _leaves(tokens, lines, normalized, env, newline):
+    for leaf in _leaves(parsed, lines, newline):
         if leaf.start < done:
             continue  # never expected; keeps the cut lossless if it happens
         if leaf.start > done:
@@ -396,362 +444,3 @@ def render(segment: Segment, translation: str) -> str:
             prefix = prefix.rstrip()
         out.append(prefix + line + (suffixes[-1] if number == last else segment.newline))
     return "".join(out)
-
-
-# --------------------------------------------------------------------------
-# Inline protection
-
-_RANGES = "translate_dir_ranges"
-_BASES = "translate_dir_bases"
-
-_InlineRule = Callable[[StateInline, bool], bool]
-_ANY_REFERENCE = {"href": "", "title": ""}
-
-
-class _EveryLabel(Mapping[str, dict[str, str]]):
-    """Reference definitions as seen from one paragraph: every label is defined.
-
-    protect() sees a paragraph, not its document, so it cannot know which
-    labels are defined. Taking each ``[label]`` for a reference link protects
-    it whole: a translated label would no longer match its definition.
-    """
-
-    def __getitem__(self, label: str) -> dict[str, str]:
-        if not label:
-            raise KeyError(label)
-        return _ANY_REFERENCE
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
-
-
-def _record(state: StateInline, begin: int, end: int) -> None:
-    if begin < end:
-        base = state.env[_BASES][-1]
-        state.env[_RANGES].append((base + begin, base + end))
-
-
-def _whole(rule: _InlineRule) -> _InlineRule:
-    """Wrap an inline rule so that what it parses is protected whole."""
-
-    def recording(state: StateInline, silent: bool) -> bool:
-        if silent:
-            return rule(state, silent)
-        begin = state.pos
-        before = len(state.tokens)
-        if not rule(state, silent):
-            return False
-        # A rule that only appended literal text (an unmatched backtick run)
-        # pushed no token: nothing to protect.
-        if len(state.tokens) > before:
-            _record(state, begin, state.pos)
-        return True
-
-    return recording
-
-
-def _linklike(rule: _InlineRule, *, image: bool) -> _InlineRule:
-    """Wrap the link or image rule: the label stays translatable, the target is protected."""
-    label_offset = 1 if image else 0
-
-    def recording(state: StateInline, silent: bool) -> bool:
-        if silent:
-            return rule(state, silent)
-        begin = state.pos
-        bases: list[int] = state.env[_BASES]
-        if image:
-            # An image parses its alt text as a new string: positions recorded
-            # in there count from the label start.
-            bases.append(bases[-1] + begin + 2)
-        try:
-            matched = rule(state, silent)
-        finally:
-            if image:
-                bases.pop()
-        if not matched:
-            return False
-        end = state.pos
-        label_end = parseLinkLabel(state, begin + label_offset, not image)
-        after = label_end + 1
-        src = state.src
-        if end > after + 1 and src[after] == "(":
-            if src[after + 1 : end - 1].strip():
-                _record(state, after + 1, end - 1)  # [text](destination "title")
-        elif end > after + 2 and src[after] == "[":
-            _record(state, after + 1, end - 1)  # [text][label]
-        else:
-            _record(state, begin, end)  # [label][] or [label]: must match its definition
-        return True
-
-    return recording
-
-
-_TEXT_STOP_RE = re.compile(r"[`\[\]!<&\\]")
-
-
-def _fast_text(state: StateInline, silent: bool) -> bool:
-    # Only the characters that can start a construct we record (or an escape
-    # that prevents one) end a text run; emphasis and line breaks do not
-    # matter, and the text itself is not kept.
-    match = _TEXT_STOP_RE.search(state.src, state.pos, state.posMax)
-    pos = match.start() if match else state.posMax
-    if pos == state.pos:
-        return False
-    state.pos = pos
-    return True
-
-
-class _Destination:
-    __slots__ = ("ok", "pos", "str")
-
-    def __init__(self) -> None:
-        self.ok = False
-        self.pos = 0
-        self.str = ""
-
-
-_ANGLE_STOP_RE = re.compile(r"[\n<>\\]")
-_DESTINATION_STOP_RE = re.compile(r"[\x00-\x20\x7f\\()]")
-
-
-def _link_destination(string: str, pos: int, maximum: int) -> _Destination:
-    """markdown-it's parseLinkDestination, jumping from one character that matters
-    to the next instead of looking at each; the raw text stands in for the
-    unescaped one, which only rendering needs."""
-    result = _Destination()
-    start = pos
-    if pos < maximum and string[pos] == "<":
-        pos += 1
-        while match := _ANGLE_STOP_RE.search(string, pos, maximum):
-            pos = match.start()
-            char = string[pos]
-            if char == ">":
-                result.ok, result.pos, result.str = True, pos + 1, string[start + 1 : pos]
-                return result
-            if char != "\\":
-                return result  # a newline or "<"
-            pos += 2 if pos + 1 < maximum else 1
-        return result
-    level = 0
-    pos = maximum
-    search_from = start
-    while match := _DESTINATION_STOP_RE.search(string, search_from, maximum):
-        here = match.start()
-        char = string[here]
-        if char == "\\":
-            if here + 1 < maximum and string[here + 1] == " ":
-                pos = here
-                break
-            search_from = here + 2 if here + 1 < maximum else here + 1
-        elif char == "(":
-            level += 1
-            if level > 32:
-                return result
-            search_from = here + 1
-        elif char == ")" and level > 0:
-            level -= 1
-            search_from = here + 1
-        else:
-            pos = here  # space, control character or unbalanced ")"
-            break
-    if pos == start or level != 0:
-        return result
-    result.ok, result.pos, result.str = True, pos, string[start:pos]
-    return result
-
-
-class _PositionsOnly(MarkdownIt):
-    """Inline parser for positions: link targets are neither normalised nor vetted.
-
-    Percent-encoding every URL costs time we do not need, and a link that
-    markdown-it would refuse to render (``javascript:``) still has a target
-    that must not be translated.
-    """
-
-    def normalizeLink(self, url: str) -> str:
-        return url
-
-    def validateLink(self, url: str) -> bool:
-        return True
-
-
-def _inline_parser() -> MarkdownIt:
-    md = _PositionsOnly("commonmark")
-    # The rules look their helpers up on the instance; only ours gets the fast one.
-    cast(Any, md).helpers = SimpleNamespace(
-        parseLinkLabel=parseLinkLabel,
-        parseLinkDestination=_link_destination,
-        parseLinkTitle=parseLinkTitle,
-    )
-    md.inline.ruler.at("text", _fast_text)
-    md.inline.ruler.at("backticks", _whole(_backtick_rule))
-    md.inline.ruler.at("autolink", _whole(_autolink_rule))
-    md.inline.ruler.at("html_inline", _whole(_html_inline_rule))
-    md.inline.ruler.at("entity", _whole(_entity_rule))
-    md.inline.ruler.at("link", _linklike(_link_rule, image=False))
-    md.inline.ruler.at("image", _linklike(_image_rule, image=True))
-    md.inline.ruler.disable(["newline", "emphasis"])
-    md.inline.ruler2.disable(["balance_pairs", "strikethrough", "emphasis", "fragments_join"])
-    return md
-
-
-_INLINE_MD = _inline_parser()
-_EVERY_LABEL = _EveryLabel()
-# Without one of these there is no Markdown construct to protect.
-_MARKUP_RE = re.compile(r"[`\[<&]")
-
-# Spans that win over Markdown when they start first: shortcodes and Liquid
-# tags may contain "<", math may contain "[" or "*".
-_PRIORITY_RE = re.compile(
-    # A tag never contains another opening: without that bound, a long run of
-    # unclosed "{{" is scanned to its end from every start (quadratic).
-    r"\{\{<(?:(?!\{\{).)*?>\}\}|\{\{%(?:(?!\{\{).)*?%\}\}|\{\{(?:(?!\{\{).)*?\}\}"
-    r"|\{%(?:(?!\{%).)*?%\}"
-    # $math$: no space inside the dollars, no digit after, not just a number.
-    r"|(?<![\\$\w])\$(?![\s$])(?![\d.,]+\$)[^$\n`]*?[^\s$\\`]\$(?![\d$])"
-    r"|(?<![\\$\w])\$(?![\s$\d])[^\s$\\`]\$(?![\d$])"
-    r"|\[\^[^\]\s]+\]"
-    # A task list item's box.
-    r"|\A\[[ xX]\](?=\s)",
-    re.DOTALL,
-)
-# Cheap tests that let most contents skip the regexes that would try every position.
-_PRIORITY_TRIGGER_RE = re.compile(r"[{$]|\[\^|\A\[")
-# Spans found in the plain text between the others.
-_TEXT_SPAN_RE = re.compile(
-    r"(?P<url>(?<![\w/])(?:(?:https?|ftp)://|www\.)[^\s<>`⟦⟧\[\]]+)"
-    r"|\{[#:.][^{}\[\]\n]*\}"
-    r"|[⟦⟧]"
-)
-_TEXT_SPAN_TRIGGER_RE = re.compile(r"://|www\.|[{⟦⟧]")
-_URL_TRAILING = ".,:;!?*_~'\""
-
-
-def _trim_url(url: str) -> str:
-    while url:
-        last = url[-1]
-        if last in _URL_TRAILING or (last == ")" and url.count(")") > url.count("(")):
-            url = url[:-1]
-        else:
-            break
-    return url
-
-
-def _select(candidates: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Non-overlapping spans: at each point the earliest start wins, then the longest."""
-    chosen: list[tuple[int, int]] = []
-    done = 0
-    for begin, end in sorted(candidates, key=lambda span: (span[0], -span[1])):
-        if begin >= done and end > begin:
-            chosen.append((begin, end))
-            done = end
-    return chosen
-
-
-def _gaps(length: int, spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The plain text runs between sorted, disjoint spans."""
-    runs = []
-    done = 0
-    for begin, end in spans:
-        if done < begin:
-            runs.append((done, begin))
-        done = end
-    if done < length:
-        runs.append((done, length))
-    return runs
-
-
-Span = tuple[int, int]
-
-
-@functools.lru_cache(maxsize=8192)
-def _analyse(content: str) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
-    """Protected spans of ``content`` and the plain text runs left between them.
-
-    Cached: split() asks to decide whether anything translatable is left, and
-    the caller's protect() of the same content then costs almost nothing.
-    """
-    candidates: list[Span] = []
-    if _MARKUP_RE.search(content):
-        env: dict[str, Any] = {"references": _EVERY_LABEL, _RANGES: candidates, _BASES: [0]}
-        _INLINE_MD.inline.tokenize(StateInline(content, _INLINE_MD, env, []))
-    if _PRIORITY_TRIGGER_RE.search(content):
-        candidates.extend(m.span() for m in _PRIORITY_RE.finditer(content))
-    spans = _select(candidates)
-    if _TEXT_SPAN_TRIGGER_RE.search(content):
-        extra = []
-        for begin, end in _gaps(len(content), spans):
-            for match in _TEXT_SPAN_RE.finditer(content, begin, end):
-                if match.lastgroup == "url":
-                    extra.append((match.start(), match.start() + len(_trim_url(match.group()))))
-                else:
-                    extra.append(match.span())
-        if extra:
-            spans = _select([*spans, *extra])
-    return tuple(spans), tuple(_gaps(len(content), spans))
-
-
-@functools.lru_cache(maxsize=64)
-def _terms_re(terms: tuple[str, ...]) -> re.Pattern[str]:
-    alternatives = "|".join(re.escape(term) for term in sorted(terms, key=len, reverse=True))
-    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
-
-
-def protect(content: str, *, do_not_translate: Sequence[str] = ()) -> Protected:
-    """Replace what must come out byte-identical by ⟦1⟧, ⟦2⟧, ... in order.
-
-    Protected: code spans, autolinks, inline HTML, entities, link and image
-    destinations (their text stays translatable), reference labels, footnote
-    references, shortcodes and Liquid tags, $math$, bare URLs, ``{#id}``
-    attributes, literal ⟦ and ⟧, and the ``do_not_translate`` terms as whole
-    words (case-sensitive).
-    """
-    spans, runs = _analyse(content)
-    terms = tuple(term for term in do_not_translate if term)
-    if terms:
-        pattern = _terms_re(terms)
-        found = [m.span() for begin, end in runs for m in pattern.finditer(content, begin, end)]
-        if found:
-            spans = tuple(_select([*spans, *found]))
-    if not spans:
-        return Protected(content, ())
-    parts = []
-    done = 0
-    for number, (begin, end) in enumerate(spans, start=1):
-        parts.append(content[done:begin])
-        parts.append(f"⟦{number}⟧")
-        done = end
-    parts.append(content[done:])
-    return Protected("".join(parts), tuple(content[begin:end] for begin, end in spans))
-
-
-_PLACEHOLDER_RE = re.compile(r"⟦(\d{1,9})⟧")
-
-
-def restore(translation: str, protected: Protected) -> str:
-    """Put the spans back.
-
-    Raises ValidationFailed naming each placeholder that is missing,
-    duplicated or unknown, and any stray ⟦ or ⟧ (e.g. "placeholder ⟦3⟧ missing").
-    """
-    if not protected.spans and "⟦" not in translation and "⟧" not in translation:
-        return translation
-    count = len(protected.spans)
-    seen = Counter(_PLACEHOLDER_RE.findall(translation))
-    problems = []
-    for number in range(1, count + 1):
-        times = seen.pop(str(number), 0)
-        if times == 0:
-            problems.append(f"placeholder ⟦{number}⟧ missing")
-        elif times > 1:
-            problems.append(f"placeholder ⟦{number}⟧ duplicated")
-    problems.extend(f"placeholder ⟦{name}⟧ unknown" for name in seen)
-    rest = _PLACEHOLDER_RE.sub("", translation)
-    if "⟦" in rest or "⟧" in rest:
-        problems.append("a ⟦ or ⟧ outside any placeholder")
-    if problems:
-        raise ValidationFailed(problems)
-    return _PLACEHOLDER_RE.sub(lambda m: protected.spans[int(m.group(1)) - 1], translation)

@@ -4,7 +4,8 @@
 returns a list of problems: short English phrases that never quote more than a
 few words of the document. ``structure()`` and ``compare_structure()`` compare a
 whole output document's block structure with its source's, the last check before
-a file is written.
+a file is written; ``block_structure()`` reads the source's side off the parse
+that ``segments.split()`` used, so the source is parsed once.
 """
 
 from __future__ import annotations
@@ -16,19 +17,25 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from pipeline import languages
+from pipeline import languages, segments
 from pipeline.clean import is_looping
+from pipeline.protect import MARKER_RE, count_simple_links
 
-__all__ = ["BLOCKS", "check_segment", "compare_structure", "structure"]
+__all__ = [
+    "BLOCKS",
+    "Structure",
+    "block_structure",
+    "check_segment",
+    "compare_structure",
+    "structure",
+]
 
 BLOCKS = frozenset({"paragraph", "heading", "table", "text"})
 
-_PLACEHOLDER = re.compile(r"⟦(\d+)⟧")
 _BLANK_SPLIT = re.compile(r"\n[ \t]*\n")
 _WHITESPACE = re.compile(r"\s+")
 _UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
@@ -60,15 +67,12 @@ _BAND_FROM_DENSE = (1 / 1.5, 1 / 0.1)
 _MAX_STRUCTURE_PROBLEMS = 6
 
 
-@cache
 @functools.cache
-def _parser(inline: bool = True) -> MarkdownIt:
-    """One parser per process (building one costs more than parsing a page);
-    without ``inline`` it reads block structure only, several times faster."""
-    md = MarkdownIt("commonmark").enable("table")
-    if not inline:
-        md.disable("inline")
-    return md
+def _inline_parser() -> MarkdownIt:
+    """One parser per process (building one costs more than parsing a page). The
+    block structure alone comes from ``segments.parse``, several times faster;
+    both read tables and nest as deep."""
+    return MarkdownIt("commonmark", {"maxNesting": segments.MAX_NESTING}).enable("table")
 
 
 # --- one segment -------------------------------------------------------------------
@@ -104,8 +108,8 @@ def check_segment(
 
 
 def _placeholder_problems(source: str, translation: str) -> list[str]:
-    wanted = Counter(_PLACEHOLDER.findall(source))
-    found = Counter(_PLACEHOLDER.findall(translation))
+    wanted = Counter(MARKER_RE.findall(source))
+    found = Counter(MARKER_RE.findall(translation))
     problems = []
     for key in sorted(wanted, key=int):
         if key not in found:
@@ -144,6 +148,15 @@ def _markdown_problems(source: str, translation: str, block: str) -> list[str]:
         # Neither text can open another block or hold a link: one paragraph each,
         # no links, the same structure. Parsing would only confirm it.
         return problems
+    if block == "paragraph":
+        want_links = _simple_paragraph_links(source)
+        got_links = None if want_links is None else _simple_paragraph_links(translation)
+        if want_links is not None and got_links is not None:
+            # One paragraph each, no images: only the link counts can differ, and
+            # they are counted without parsing (most paragraphs with links).
+            if want_links != got_links:
+                problems.append(f"link count changed ({want_links} -> {got_links})")
+            return problems
     want = _blocks(source)
     got = _blocks(translation)
     if [b.kinds for b in want] != [b.kinds for b in got]:
@@ -163,6 +176,24 @@ def _markdown_problems(source: str, translation: str, block: str) -> list[str]:
 # A line that could start a block other than a paragraph continuation, or any
 # character that could make a link, image, table, HTML or a hard-break marker.
 _NOT_PLAIN = re.compile(r"(?m)^(?: {0,3}(?:[#>+*=|`~<_-]|\d{1,9}[.)])| {4}|\t)|[\[\]!|\\<]")
+
+
+# What could make a text more than one paragraph: a block start on any line, a
+# table pipe, a reference definition's "]:", a tab, a "\r" (a line end to
+# markdown-it) or a blank line. And link targets markdown-it refuses as links.
+_NOT_ONE_PARAGRAPH = re.compile(
+    r"(?m)^(?: {0,3}(?:[#>+*=|`~<_-]|\d{1,9}[.)])| {4})|[|\t\r]|\]:|\n[ \t]*\n"
+)
+_UNSAFE_SCHEME = re.compile(r"(?i)(?:vbscript|javascript|file|data):")
+
+
+def _simple_paragraph_links(text: str) -> int | None:
+    """The link count of ``text`` when it is one paragraph of plain text, code spans
+    and ``[label](destination)`` links, which is all ``_blocks`` would find in
+    it: ``("paragraph", "0", "links=N", "images=0")``. None for anything else."""
+    if not text.strip() or _NOT_ONE_PARAGRAPH.search(text) or _UNSAFE_SCHEME.search(text):
+        return None
+    return count_simple_links(text)
 
 
 def _plain_paragraph(text: str) -> bool:
@@ -236,7 +267,7 @@ def _plain(text: str) -> str:
     """What the language checks look at: the text without placeholders, link
     targets and URLs (never language), with whitespace runs collapsed."""
     text = _LINK_TARGET.sub("]", text)
-    text = _URL.sub("", _PLACEHOLDER.sub("", text))
+    text = _URL.sub("", MARKER_RE.sub("", text))
     return _WHITESPACE.sub(" ", text).strip()
 
 
@@ -326,12 +357,34 @@ def structure(markdown: str) -> list[tuple[str, ...]]:
     return [b.sig for b in _blocks(markdown)]
 
 
-def compare_structure(source: str, output: str, *, links: bool = True) -> list[str]:
+@dataclass(frozen=True)
+class Structure:
+    """A body's block structure without links: what ``compare_structure`` needs of
+    a source, kept from the parse that cut it into segments."""
+
+    blocks: tuple[_Block, ...]
+
+
+def block_structure(parsed: segments.Parsed) -> Structure:
+    """The block structure of an already parsed body (``segments.parse``), for
+    ``compare_structure(..., links=False)``: the source is not parsed again."""
+    return Structure(tuple(_walk(parsed.tokens, parsed.lines)))
+
+
+def compare_structure(source: str | Structure, output: str, *, links: bool = True) -> list[str]:
     """Where ``output``'s block structure differs from ``source``'s; [] when the same.
 
     ``links=False`` compares blocks only, not the links and images inside them:
-    the check of a whole document whose segments were each checked already."""
-    want, got = _blocks(source, inline=links), _blocks(output, inline=links)
+    the check of a whole document whose segments were each checked already.
+    ``source`` may be the ``block_structure`` of the source's parse, with
+    ``links=False`` only."""
+    if isinstance(source, Structure):
+        if links:
+            raise ValueError("a precomputed Structure has no links: pass links=False")
+        want = list(source.blocks)
+    else:
+        want = _blocks(source, inline=links)
+    got = _blocks(output, inline=links)
     if [b.sig for b in want] == [b.sig for b in got]:
         return []
     problems: list[str] = []
@@ -373,7 +426,10 @@ def _describe_change(want: tuple[str, ...], got: tuple[str, ...]) -> str:
 
 
 def _blocks(markdown: str, *, inline: bool = True) -> list[_Block]:
-    tokens = _parser(inline).parse(markdown)
+    if not inline:
+        parsed = segments.parse(markdown)
+        return list(_walk(parsed.tokens, parsed.lines))
+    tokens = _inline_parser().parse(markdown)
     # The lines markdown-it counts in token.map: it takes \r\n and a lone \r
     # (old Mac files) as line ends too.
     lines = re.split(r"\r\n?|\n", markdown)

@@ -1,4 +1,4 @@
-"""Shared fixtures: isolated state, a scripted backend, paths to the shared data."""
+"""Shared fixtures: isolated state, a scripted backend, paths to the test data."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import ScriptedBackend, to_zh
+from pipeline.testing import ScriptedBackend, to_zh
 from tests.reliability_support import use_scripted
 
 # One real llama_cpp.server per session, shared by every test that asks for it.
 pytest_plugins = ["tests.llama_server"]
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
+# Real documents and sentences the tests read (licences and sources in its README.md).
+DATA = REPO / "tests" / "data"
 
 
 @pytest.fixture(autouse=True)
@@ -30,10 +31,12 @@ def isolated_state(
     yield cache
 
 
-def shared_data(*parts: str) -> Path:
-    path = SHARED_DATA.joinpath(*parts)
+def data_path(*parts: str) -> Path:
+    """A path under tests/data/. Missing data fails the test: it ships with the
+    repository, so its absence is a broken checkout, not a reason to skip."""
+    path = DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"shared data not found: {path}")
+        pytest.fail(f"test data missing: {path} (it ships in tests/data/; see its README.md)")
     return path
 
 

@@ -10,9 +10,9 @@ import pytest
 from markdown_it import MarkdownIt
 
 from pipeline.cjk import fix_cjk_emphasis
+from tests.conftest import data_path
 
 FIXTURES = Path(__file__).parent / "fixtures" / "clean"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 MD = MarkdownIt("commonmark").enable("table")
 
 
@@ -141,13 +141,12 @@ def test_human_chinese_pages_are_unchanged() -> None:
     assert fix_cjk_emphasis(text) == text
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="shared data not found")
 def test_real_emphasis_with_punctuation_moved_inside_is_repaired() -> None:
     """Every ``**X**。`` in the human Chinese TiDB docs, rewritten as the broken
     ``**X。**``, renders again after the repair."""
     run = re.compile(r"\*\*([^*\n]+?)\*\*([，。：；、）」”])")
     variants = 0
-    for page in sorted((SHARED / "tidb-operator-docs" / "zh").rglob("*.md")):
+    for page in sorted(data_path("tidb-operator-docs", "zh").rglob("*.md")):
         text = page.read_text(encoding="utf-8")
         assert fix_cjk_emphasis(text) == text
         for line in text.split("\n"):

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.clean import clean, is_looping
+from tests.conftest import data_path
 
 FIXTURES = Path(__file__).parent / "fixtures" / "clean"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 SRC = "Run the command to install the latest version."
 ZH = "运行该命令以安装最新版本。"
@@ -329,9 +329,8 @@ def test_real_prose_is_not_a_loop() -> None:
         assert not is_looping((FIXTURES / "tidb" / name).read_text(encoding="utf-8"))
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="shared data not found")
 def test_whole_flores_devtest_is_untouched_and_not_looping() -> None:
-    root = SHARED / "flores200-devtest"
+    root = data_path("flores200-devtest")
     english = (root / "eng_Latn.devtest").read_text(encoding="utf-8").splitlines()
     for name in ("zho_Hans", "deu_Latn", "jpn_Jpan", "fra_Latn"):
         other = (root / f"{name}.devtest").read_text(encoding="utf-8").splitlines()

@@ -18,19 +18,12 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from pipeline.documents import (
-    Document,
-    Field,
-    FrontMatter,
-    decode,
-    encode,
-    replace_fields,
-    translatable_fields,
-)
+from pipeline.documents import Document, decode, encode
 from pipeline.errors import DocumentError, ValidationFailed
+from pipeline.front_matter import Field, FrontMatter, replace_fields, translatable_fields
+from tests.conftest import data_path
 
 FIXTURES = Path(__file__).parent / "fixtures" / "documents"
-CORPUS = Path("/work/shared/data/tidb-operator-docs")
 # The golden files translate these keys; tags exercises flow and block lists.
 GOLDEN_KEYS = ("title", "description", "summary", "tags")
 
@@ -555,10 +548,10 @@ def test_toml_sources_in_any_form(
 
 
 def corpus_files() -> list[Path]:
-    return sorted(p for lang in ("en", "zh") for p in (CORPUS / lang).rglob("*") if p.is_file())
+    corpus = data_path("tidb-operator-docs")
+    return sorted(p for lang in ("en", "zh") for p in (corpus / lang).rglob("*") if p.is_file())
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="the tidb-operator-docs corpus is not present")
 def test_corpus_roundtrip_and_edit() -> None:
     files = corpus_files()
     assert len(files) > 100

@@ -3,7 +3,7 @@
 Golden files live in tests/fixtures/segments/: each NAME.md (or NAME.txt,
 split as plain text) has NAME.json next to it. Regenerate them with
 
-    UPDATE_GOLDENS=1 pytest tests/test_segments.py -k golden
+    UPDATE_GOLDEN=1 pytest tests/test_segments.py -k golden
 
 and read the diff before committing.
 """
@@ -21,13 +21,13 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
+from pipeline import validate
 from pipeline.errors import ValidationFailed
-from pipeline.segments import Protected, Segment, join, protect, render, restore, split
+from pipeline.protect import Protected, protect, restore
+from pipeline.segments import Segment, join, parse, render, split
+from tests.conftest import data_path
 
 FIXTURES = Path(__file__).parent / "fixtures" / "segments"
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-SPEC = DATA / "commonmark" / "spec.txt"
-TIDB = DATA / "tidb-operator-docs" / "en"
 
 PARSER = MarkdownIt("commonmark").enable("table")
 
@@ -39,11 +39,9 @@ PARSER = MarkdownIt("commonmark").enable("table")
 @cache
 def spec_examples() -> tuple[str, ...]:
     """The Markdown side of every example in the CommonMark spec (→ is a tab)."""
-    if not SPEC.exists():
-        return ()
     fence = "`" * 32
     examples = []
-    lines = SPEC.read_text(encoding="utf-8").split("\n")
+    lines = data_path("commonmark", "spec.txt").read_text(encoding="utf-8").split("\n")
     index = 0
     while index < len(lines):
         if lines[index] == fence + " example":
@@ -61,17 +59,11 @@ def spec_examples() -> tuple[str, ...]:
 
 @cache
 def tidb_pages() -> tuple[tuple[str, str], ...]:
-    if not TIDB.exists():
-        return ()
+    root = data_path("tidb-operator-docs", "en")
     return tuple(
-        (path.relative_to(TIDB).as_posix(), path.read_text(encoding="utf-8"))
-        for path in sorted(TIDB.rglob("*.md"))
+        (path.relative_to(root).as_posix(), path.read_text(encoding="utf-8"))
+        for path in sorted(root.rglob("*.md"))
     )
-
-
-def need(corpus: tuple[object, ...], what: str) -> None:
-    if not corpus:
-        pytest.skip(f"{what} not found under {DATA}")
 
 
 def check_lossless(text: str, *, markdown: bool = True) -> list[Segment]:
@@ -98,7 +90,6 @@ def check_lossless(text: str, *, markdown: bool = True) -> list[Segment]:
 
 
 def test_spec_has_all_examples() -> None:
-    need(spec_examples(), "CommonMark spec")
     assert len(spec_examples()) > 600
 
 
@@ -116,8 +107,7 @@ def test_spec_example_round_trips(number: int) -> None:
 
 
 def test_whole_spec_round_trips() -> None:
-    need(spec_examples(), "CommonMark spec")
-    text = SPEC.read_text(encoding="utf-8")
+    text = data_path("commonmark", "spec.txt").read_text(encoding="utf-8")
     segments = check_lossless(text)
     assert sum(s.kind == "prose" for s in segments) > 500
     check_lossless(text, markdown=False)
@@ -125,7 +115,6 @@ def test_whole_spec_round_trips() -> None:
 
 def test_tidb_pages_round_trip() -> None:
     pages = tidb_pages()
-    need(pages, "TiDB pages")
     assert len(pages) == 140
     prose = 0
     for _name, text in pages:
@@ -149,6 +138,38 @@ def test_block_parser_agrees_with_markdown_it() -> None:
         ours = [(t.type, t.map) for t in _BLOCK_MD.parse(text) if t.type != "inline"]
         stock = [(t.type, t.map) for t in PARSER.parse(text) if t.type != "inline"]
         assert ours == stock
+
+
+# Stock markdown-it, blocks only, as deep as ours: what the structure check saw
+# before it shared the parse of split().
+BLOCKS_ONLY = MarkdownIt("commonmark", {"maxNesting": 128}).enable("table").disable("inline")
+
+
+def test_one_parse_serves_split_and_the_structure_check() -> None:
+    texts = [*spec_examples(), *(text for _name, text in tidb_pages())]
+    for text in texts:
+        parsed = parse(text)
+        assert split(text, parsed=parsed) == split(text)
+        source = validate.block_structure(parsed)
+        stock = [
+            b.sig for b in validate._walk(BLOCKS_ONLY.parse(text), re.split(r"\r\n?|\n", text))
+        ]
+        assert [b.sig for b in source.blocks] == stock
+        assert validate.compare_structure(source, text, links=False) == []
+    page = texts[-1]
+    broken = "# A heading more\n\n" + page + "\n```\ncode\n```\n"
+    assert (
+        validate.compare_structure(validate.block_structure(parse(page)), broken, links=False)
+        == validate.compare_structure(page, broken, links=False)
+        != []
+    )
+
+
+def test_parse_of_another_text_or_with_links_is_refused() -> None:
+    with pytest.raises(ValueError, match="another text"):
+        split("# b\n", parsed=parse("# a\n"))
+    with pytest.raises(ValueError, match="links=False"):
+        validate.compare_structure(validate.block_structure(parse("a\n")), "a\n")
 
 
 # --------------------------------------------------------------------------
@@ -188,11 +209,11 @@ def test_golden(path: Path) -> None:
     segments = check_lossless(text, markdown=path.suffix == ".md")
     actual = describe(segments)
     expected_path = path.with_suffix(".json")
-    if os.environ.get("UPDATE_GOLDENS"):
+    if os.environ.get("UPDATE_GOLDEN"):
         expected_path.write_text(
             json.dumps(actual, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
         )
-    assert expected_path.exists(), f"run with UPDATE_GOLDENS=1 to create {expected_path.name}"
+    assert expected_path.exists(), f"run with UPDATE_GOLDEN=1 to create {expected_path.name}"
     assert actual == json.loads(expected_path.read_text(encoding="utf-8"))
 
 
@@ -237,13 +258,11 @@ def check_no_leak(text: str) -> None:
 
 
 def test_no_leak_in_spec_examples() -> None:
-    need(spec_examples(), "CommonMark spec")
     for example in spec_examples():
         check_no_leak(example)
 
 
 def test_no_leak_in_tidb_pages() -> None:
-    need(tidb_pages(), "TiDB pages")
     for _name, text in tidb_pages():
         check_no_leak(text)
 

@@ -9,8 +9,11 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from markdown_it.helpers import parseLinkDestination
 
-from pipeline import segments
-from pipeline.segments import join, protect, render, restore, split
+from pipeline import protect as protection
+from pipeline import validate
+from pipeline.protect import protect, restore
+from pipeline.segments import join, render, split
+from tests.conftest import data_path
 
 PARSER = MarkdownIt("commonmark").enable("table")
 FENCE_WORD = "FENCEWORD"
@@ -213,6 +216,75 @@ def test_protect_restore_round_trip(text: str, terms: list[str]) -> None:
 def test_fast_link_destination_matches_markdown_it(text: str, start: int) -> None:
     start = min(start, len(text))
     for maximum in (len(text), max(start, len(text) - 2)):
-        ours = segments._link_destination(text, start, maximum)
+        ours = protection._link_destination(text, start, maximum)
         theirs = parseLinkDestination(text, start, maximum)
         assert (ours.ok, ours.pos) == (theirs.ok, theirs.pos)
+
+
+def inline_rule_spans(text: str) -> list[tuple[int, int]]:
+    """What markdown-it's own inline rules record for ``text`` (protect's slow path)."""
+    found: list[tuple[int, int]] = []
+    env = {"references": protection._EVERY_LABEL, protection._RANGES: found, protection._BASES: [0]}
+    md = protection._INLINE_MD
+    md.inline.tokenize(protection.StateInline(text, md, env, []))
+    return sorted(found)
+
+
+simple_inline = st.lists(
+    st.sampled_from([*"ab \n`[]()!:/.", "``", "](", "](x)", "[a](b)", "`c`", "https://x"]),
+    max_size=40,
+).map("".join)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(simple_inline)
+def test_simple_markup_path_matches_the_inline_rules(text: str) -> None:
+    ours = protection._simple_markup(text)
+    if ours is not None:
+        assert sorted(ours) == inline_rule_spans(text)
+
+
+def test_simple_markup_path_on_real_pages() -> None:
+    used = 0
+    for page in sorted(data_path("tidb-operator-docs", "en").rglob("*.md")):
+        for part in split(page.read_text(encoding="utf-8")):
+            if part.kind != "prose":
+                continue
+            ours = protection._simple_markup(part.content)
+            if ours is not None:
+                used += 1
+                assert sorted(ours) == inline_rule_spans(part.content), part.content
+    assert used > 1000  # the fast path carries most paragraphs of real docs
+
+
+paragraph_like = st.lists(
+    st.sampled_from(
+        [*"ab \n`[]()!:/.-#>*|", "  ", "    ", "``", "](", "](x)", "[a](b)", "`c`", "1. ", "\n\n"]
+    ),
+    max_size=40,
+).map("".join)
+
+
+def check_one_paragraph_shortcut(text: str) -> bool:
+    links = validate._simple_paragraph_links(text)
+    if links is None:
+        return False
+    expected = [("paragraph", "0", f"links={links}", "images=0")]
+    assert [b.sig for b in validate._blocks(text)] == expected, text
+    return True
+
+
+@settings(max_examples=1000, deadline=None)
+@given(paragraph_like)
+def test_link_count_shortcut_matches_the_parse(text: str) -> None:
+    check_one_paragraph_shortcut(text)
+
+
+def test_link_count_shortcut_on_real_pages() -> None:
+    used = 0
+    for page in sorted(data_path("tidb-operator-docs", "en").rglob("*.md")):
+        for part in split(page.read_text(encoding="utf-8")):
+            if part.kind == "prose" and part.block == "paragraph":
+                text = protect(part.content).text
+                used += check_one_paragraph_shortcut(text)
+    assert used > 500  # it carries most paragraphs with links

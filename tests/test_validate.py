@@ -10,9 +10,9 @@ import pytest
 
 from pipeline.clean import clean
 from pipeline.validate import check_segment, compare_structure, structure
+from tests.conftest import data_path
 
 FIXTURES = Path(__file__).parent / "fixtures" / "clean"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
 
 SRC = "Run ⟦1⟧ to install the **latest** version, then read the [guide](⟦2⟧) for details."
@@ -81,13 +81,12 @@ def test_human_translations_have_no_problems(name: str, lang: str) -> None:
             assert problems == [], (source, problems)
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="shared data not found")
 @pytest.mark.parametrize(
     ("name", "lang"),
     [("zho_Hans", "zh"), ("deu_Latn", "de"), ("jpn_Jpan", "ja"), ("fra_Latn", "fr")],
 )
 def test_whole_flores_devtest_has_no_false_positives(name: str, lang: str) -> None:
-    root = SHARED / "flores200-devtest"
+    root = data_path("flores200-devtest")
     english = (root / "eng_Latn.devtest").read_text(encoding="utf-8").splitlines()
     other = (root / f"{name}.devtest").read_text(encoding="utf-8").splitlines()
     assert len(english) == len(other) == 1012

@@ -1,0 +1,514 @@
+"""Inline protection: what must come out of the model byte-identical.
+
+``protect()`` replaces code spans, link destinations, HTML, URLs, shortcodes and
+the like by numbered ``⟦n⟧`` markers (``MARKER_RE``, the one definition of their
+form); ``restore()`` puts them back and refuses a translation that lost,
+duplicated or invented one. ``renumber()`` turns a slice of a protected text
+(a sentence run of a long paragraph) into a ``Protected`` of its own.
+
+The spans are found by markdown-it-py's own inline rules, wrapped to record
+positions only; a paragraph is seen without its document, so every
+``[label]`` counts as a defined reference.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, cast
+
+from markdown_it import MarkdownIt
+from markdown_it.helpers import parseLinkLabel, parseLinkTitle
+from markdown_it.rules_inline import StateInline
+from markdown_it.rules_inline import autolink as _autolink_rule
+from markdown_it.rules_inline import backtick as _backtick_rule
+from markdown_it.rules_inline import entity as _entity_rule
+from markdown_it.rules_inline import html_inline as _html_inline_rule
+from markdown_it.rules_inline import image as _image_rule
+from markdown_it.rules_inline import link as _link_rule
+
+from pipeline.errors import ValidationFailed
+
+__all__ = [
+    "MARKER_RE",
+    "Protected",
+    "count_simple_links",
+    "has_letters",
+    "protect",
+    "renumber",
+    "restore",
+]
+
+# A placeholder as protect() writes it: ⟦1⟧, ⟦2⟧, ... At most nine digits, so a
+# model's runaway number can never reach int()'s digit limit.
+MARKER_RE = re.compile(r"⟦(\d{1,9})⟧")
+_LETTER_RE = re.compile(r"[^\W\d_]")
+
+
+@dataclass(frozen=True)
+class Protected:
+    """Content with its protected spans replaced by ⟦1⟧, ⟦2⟧, ... (numbered in order)."""
+
+    text: str
+    spans: tuple[str, ...]  # spans[i-1] is the original text of ⟦i⟧
+
+
+_RANGES = "translate_dir_ranges"
+_BASES = "translate_dir_bases"
+
+_InlineRule = Callable[[StateInline, bool], bool]
+_ANY_REFERENCE = {"href": "", "title": ""}
+
+
+class _EveryLabel(Mapping[str, dict[str, str]]):
+    """Reference definitions as seen from one paragraph: every label is defined.
+
+    protect() sees a paragraph, not its document, so it cannot know which
+    labels are defined. Taking each ``[label]`` for a reference link protects
+    it whole: a translated label would no longer match its definition.
+    """
+
+    def __getitem__(self, label: str) -> dict[str, str]:
+        if not label:
+            raise KeyError(label)
+        return _ANY_REFERENCE
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _record(state: StateInline, begin: int, end: int) -> None:
+    if begin < end:
+        base = state.env[_BASES][-1]
+        state.env[_RANGES].append((base + begin, base + end))
+
+
+def _whole(rule: _InlineRule) -> _InlineRule:
+    """Wrap an inline rule so that what it parses is protected whole."""
+
+    def recording(state: StateInline, silent: bool) -> bool:
+        if silent:
+            return rule(state, silent)
+        begin = state.pos
+        before = len(state.tokens)
+        if not rule(state, silent):
+            return False
+        # A rule that only appended literal text (an unmatched backtick run)
+        # pushed no token: nothing to protect.
+        if len(state.tokens) > before:
+            _record(state, begin, state.pos)
+        return True
+
+    return recording
+
+
+def _linklike(rule: _InlineRule, *, image: bool) -> _InlineRule:
+    """Wrap the link or image rule: the label stays translatable, the target is protected."""
+    label_offset = 1 if image else 0
+
+    def recording(state: StateInline, silent: bool) -> bool:
+        if silent:
+            return rule(state, silent)
+        begin = state.pos
+        bases: list[int] = state.env[_BASES]
+        if image:
+            # An image parses its alt text as a new string: positions recorded
+            # in there count from the label start.
+            bases.append(bases[-1] + begin + 2)
+        try:
+            matched = rule(state, silent)
+        finally:
+            if image:
+                bases.pop()
+        if not matched:
+            return False
+        end = state.pos
+        label_end = parseLinkLabel(state, begin + label_offset, not image)
+        after = label_end + 1
+        src = state.src
+        if end > after + 1 and src[after] == "(":
+            if src[after + 1 : end - 1].strip():
+                _record(state, after + 1, end - 1)  # [text](destination "title")
+        elif end > after + 2 and src[after] == "[":
+            _record(state, after + 1, end - 1)  # [text][label]
+        else:
+            _record(state, begin, end)  # [label][] or [label]: must match its definition
+        return True
+
+    return recording
+
+
+_TEXT_STOP_RE = re.compile(r"[`\[\]!<&\\]")
+
+
+def _fast_text(state: StateInline, silent: bool) -> bool:
+    # Only the characters that can start a construct we record (or an escape
+    # that prevents one) end a text run; emphasis and line breaks do not
+    # matter, and the text itself is not kept.
+    match = _TEXT_STOP_RE.search(state.src, state.pos, state.posMax)
+    pos = match.start() if match else state.posMax
+    if pos == state.pos:
+        return False
+    state.pos = pos
+    return True
+
+
+class _Destination:
+    __slots__ = ("ok", "pos", "str")
+
+    def __init__(self) -> None:
+        self.ok = False
+        self.pos = 0
+        self.str = ""
+
+
+_ANGLE_STOP_RE = re.compile(r"[\n<>\\]")
+_DESTINATION_STOP_RE = re.compile(r"[\x00-\x20\x7f\\()]")
+
+
+def _link_destination(string: str, pos: int, maximum: int) -> _Destination:
+    """markdown-it's parseLinkDestination, jumping from one character that matters
+    to the next instead of looking at each; the raw text stands in for the
+    unescaped one, which only rendering needs."""
+    result = _Destination()
+    start = pos
+    if pos < maximum and string[pos] == "<":
+        pos += 1
+        while match := _ANGLE_STOP_RE.search(string, pos, maximum):
+            pos = match.start()
+            char = string[pos]
+            if char == ">":
+                result.ok, result.pos, result.str = True, pos + 1, string[start + 1 : pos]
+                return result
+            if char != "\\":
+                return result  # a newline or "<"
+            pos += 2 if pos + 1 < maximum else 1
+        return result
+    level = 0
+    pos = maximum
+    search_from = start
+    while match := _DESTINATION_STOP_RE.search(string, search_from, maximum):
+        here = match.start()
+        char = string[here]
+        if char == "\\":
+            if here + 1 < maximum and string[here + 1] == " ":
+                pos = here
+                break
+            search_from = here + 2 if here + 1 < maximum else here + 1
+        elif char == "(":
+            level += 1
+            if level > 32:
+                return result
+            search_from = here + 1
+        elif char == ")" and level > 0:
+            level -= 1
+            search_from = here + 1
+        else:
+            pos = here  # space, control character or unbalanced ")"
+            break
+    if pos == start or level != 0:
+        return result
+    result.ok, result.pos, result.str = True, pos, string[start:pos]
+    return result
+
+
+class _PositionsOnly(MarkdownIt):
+    """Inline parser for positions: link targets are neither normalised nor vetted.
+
+    Percent-encoding every URL costs time we do not need, and a link that
+    markdown-it would refuse to render (``javascript:``) still has a target
+    that must not be translated.
+    """
+
+    def normalizeLink(self, url: str) -> str:
+        return url
+
+    def validateLink(self, url: str) -> bool:
+        return True
+
+
+def _inline_parser() -> MarkdownIt:
+    md = _PositionsOnly("commonmark")
+    # The rules look their helpers up on the instance; only ours gets the fast one.
+    cast(Any, md).helpers = SimpleNamespace(
+        parseLinkLabel=parseLinkLabel,
+        parseLinkDestination=_link_destination,
+        parseLinkTitle=parseLinkTitle,
+    )
+    md.inline.ruler.at("text", _fast_text)
+    md.inline.ruler.at("backticks", _whole(_backtick_rule))
+    md.inline.ruler.at("autolink", _whole(_autolink_rule))
+    md.inline.ruler.at("html_inline", _whole(_html_inline_rule))
+    md.inline.ruler.at("entity", _whole(_entity_rule))
+    md.inline.ruler.at("link", _linklike(_link_rule, image=False))
+    md.inline.ruler.at("image", _linklike(_image_rule, image=True))
+    md.inline.ruler.disable(["newline", "emphasis"])
+    md.inline.ruler2.disable(["balance_pairs", "strikethrough", "emphasis", "fragments_join"])
+    return md
+
+
+_INLINE_MD = _inline_parser()
+_EVERY_LABEL = _EveryLabel()
+# Without one of these there is no Markdown construct to protect.
+_MARKUP_RE = re.compile(r"[`\[<&]")
+
+# Spans that win over Markdown when they start first: shortcodes and Liquid
+# tags may contain "<", math may contain "[" or "*".
+_PRIORITY_RE = re.compile(
+    # A tag never contains another opening: without that bound, a long run of
+    # unclosed "{{" is scanned to its end from every start (quadratic).
+    r"\{\{<(?:(?!\{\{).)*?>\}\}|\{\{%(?:(?!\{\{).)*?%\}\}|\{\{(?:(?!\{\{).)*?\}\}"
+    r"|\{%(?:(?!\{%).)*?%\}"
+    # $math$: no space inside the dollars, no digit after, not just a number.
+    r"|(?<![\\$\w])\$(?![\s$])(?![\d.,]+\$)[^$\n`]*?[^\s$\\`]\$(?![\d$])"
+    r"|(?<![\\$\w])\$(?![\s$\d])[^\s$\\`]\$(?![\d$])"
+    r"|\[\^[^\]\s]+\]"
+    # A task list item's box.
+    r"|\A\[[ xX]\](?=\s)",
+    re.DOTALL,
+)
+# Cheap tests that let most contents skip the regexes that would try every position.
+_PRIORITY_TRIGGER_RE = re.compile(r"[{$]|\[\^|\A\[")
+# Spans found in the plain text between the others.
+_TEXT_SPAN_RE = re.compile(
+    r"(?P<url>(?<![\w/])(?:(?:https?|ftp)://|www\.)[^\s<>`⟦⟧\[\]]+)"
+    r"|\{[#:.][^{}\[\]\n]*\}"
+    r"|[⟦⟧]"
+)
+_TEXT_SPAN_TRIGGER_RE = re.compile(r"://|www\.|[{⟦⟧]")
+_URL_TRAILING = ".,:;!?*_~'\""
+
+
+def _trim_url(url: str) -> str:
+    while url:
+        last = url[-1]
+        if last in _URL_TRAILING or (last == ")" and url.count(")") > url.count("(")):
+            url = url[:-1]
+        else:
+            break
+    return url
+
+
+def _select(candidates: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Non-overlapping spans: at each point the earliest start wins, then the longest."""
+    chosen: list[tuple[int, int]] = []
+    done = 0
+    for begin, end in sorted(candidates, key=lambda span: (span[0], -span[1])):
+        if begin >= done and end > begin:
+            chosen.append((begin, end))
+            done = end
+    return chosen
+
+
+def _gaps(length: int, spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The plain text runs between sorted, disjoint spans."""
+    runs = []
+    done = 0
+    for begin, end in spans:
+        if done < begin:
+            runs.append((done, begin))
+        done = end
+    if done < length:
+        runs.append((done, length))
+    return runs
+
+
+Span = tuple[int, int]
+
+
+# Anything here sends a content to markdown-it's own inline rules.
+_NOT_SIMPLE_RE = re.compile(r"[<&\\]|!\[")
+_TICK_OR_BRACKET_RE = re.compile(r"[`\[]")
+_IN_LABEL_RE = re.compile(r"[`\[\]]")
+_TICKS_RE = re.compile(r"`+")
+# "(destination)" right after a label: no space, title, "<", "(" or escape in it.
+_SIMPLE_DESTINATION_RE = re.compile(r"\(([^\x00-\x20\x7f\\()<]+)\)")
+
+
+def _code_span_end(content: str, start: int) -> tuple[int, bool]:
+    """After the backtick run at ``start``: (end of the code span, True), or
+    (end of the run, False) when no run of the same length closes it."""
+    run = _TICKS_RE.match(content, start)
+    assert run is not None
+    length = run.end() - start
+    for closer in _TICKS_RE.finditer(content, run.end()):
+        if closer.end() - closer.start() == length:
+            return closer.end(), True
+    return run.end(), False
+
+
+def _simple_markup(content: str) -> list[Span] | None:
+    """What the inline rules would record, for contents made only of text, code
+    spans and ``[label](destination)`` links (labels without brackets); None for
+    anything else, which the rules then parse. Most paragraphs of real
+    documentation are this simple, and markdown-it's general rules cost several
+    times more. tests/test_segments_properties.py holds the two to the same answer.
+    """
+    scanned = _simple_scan(content)
+    return None if scanned is None else scanned[0]
+
+
+def count_simple_links(content: str) -> int | None:
+    """How many ``[label](destination)`` links ``content`` holds when, like most
+    paragraphs, it is made only of text, code spans and such links; None otherwise.
+    Lets the structure check count links without a full inline parse."""
+    scanned = _simple_scan(content)
+    return None if scanned is None else scanned[1]
+
+
+def _simple_scan(content: str) -> tuple[list[Span], int] | None:
+    if _NOT_SIMPLE_RE.search(content):
+        return None
+    spans: list[Span] = []
+    links = 0
+    pos = 0
+    while match := _TICK_OR_BRACKET_RE.search(content, pos):
+        start = match.start()
+        if content[start] == "`":
+            pos, closed = _code_span_end(content, start)
+            if closed:
+                spans.append((start, pos))
+            continue
+        inside: list[Span] = []
+        scan = start + 1
+        while True:
+            found = _IN_LABEL_RE.search(content, scan)
+            if found is None or found.group() == "[":
+                return None
+            if found.group() == "]":
+                break
+            scan, closed = _code_span_end(content, found.start())
+            if closed:
+                inside.append((found.start(), scan))
+        destination = _SIMPLE_DESTINATION_RE.match(content, found.end())
+        if destination is None:
+            return None
+        spans.extend(inside)
+        spans.append(destination.span(1))
+        links += 1
+        pos = destination.end()
+    return spans, links
+
+
+@functools.lru_cache(maxsize=8192)
+def _analyse(content: str) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
+    """Protected spans of ``content`` and the plain text runs left between them.
+
+    Cached: split() asks to decide whether anything translatable is left, and
+    the caller's protect() of the same content then costs almost nothing.
+    """
+    candidates: list[Span] = []
+    if _MARKUP_RE.search(content):
+        simple = _simple_markup(content)
+        if simple is not None:
+            candidates = simple
+        else:
+            env: dict[str, Any] = {"references": _EVERY_LABEL, _RANGES: candidates, _BASES: [0]}
+            _INLINE_MD.inline.tokenize(StateInline(content, _INLINE_MD, env, []))
+    if _PRIORITY_TRIGGER_RE.search(content):
+        candidates.extend(m.span() for m in _PRIORITY_RE.finditer(content))
+    spans = _select(candidates)
+    if _TEXT_SPAN_TRIGGER_RE.search(content):
+        extra = []
+        for begin, end in _gaps(len(content), spans):
+            for match in _TEXT_SPAN_RE.finditer(content, begin, end):
+                if match.lastgroup == "url":
+                    extra.append((match.start(), match.start() + len(_trim_url(match.group()))))
+                else:
+                    extra.append(match.span())
+        if extra:
+            spans = _select([*spans, *extra])
+    return tuple(spans), tuple(_gaps(len(content), spans))
+
+
+@functools.lru_cache(maxsize=64)
+def _terms_re(terms: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(term) for term in sorted(terms, key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
+
+
+def protect(content: str, *, do_not_translate: Sequence[str] = ()) -> Protected:
+    """Replace what must come out byte-identical by ⟦1⟧, ⟦2⟧, ... in order.
+
+    Protected: code spans, autolinks, inline HTML, entities, link and image
+    destinations (their text stays translatable), reference labels, footnote
+    references, shortcodes and Liquid tags, $math$, bare URLs, ``{#id}``
+    attributes, literal ⟦ and ⟧, and the ``do_not_translate`` terms as whole
+    words (case-sensitive).
+    """
+    spans, runs = _analyse(content)
+    terms = tuple(term for term in do_not_translate if term)
+    if terms:
+        pattern = _terms_re(terms)
+        found = [m.span() for begin, end in runs for m in pattern.finditer(content, begin, end)]
+        if found:
+            spans = tuple(_select([*spans, *found]))
+    if not spans:
+        return Protected(content, ())
+    parts = []
+    done = 0
+    for number, (begin, end) in enumerate(spans, start=1):
+        parts.append(content[done:begin])
+        parts.append(f"⟦{number}⟧")
+        done = end
+    parts.append(content[done:])
+    return Protected("".join(parts), tuple(content[begin:end] for begin, end in spans))
+
+
+def restore(translation: str, protected: Protected) -> str:
+    """Put the spans back.
+
+    Raises ValidationFailed naming each placeholder that is missing,
+    duplicated or unknown, and any stray ⟦ or ⟧ (e.g. "placeholder ⟦3⟧ missing").
+    """
+    if not protected.spans and "⟦" not in translation and "⟧" not in translation:
+        return translation
+    count = len(protected.spans)
+    seen = Counter(MARKER_RE.findall(translation))
+    problems = []
+    for number in range(1, count + 1):
+        times = seen.pop(str(number), 0)
+        if times == 0:
+            problems.append(f"placeholder ⟦{number}⟧ missing")
+        elif times > 1:
+            problems.append(f"placeholder ⟦{number}⟧ duplicated")
+    problems.extend(f"placeholder ⟦{name}⟧ unknown" for name in seen)
+    rest = MARKER_RE.sub("", translation)
+    if "⟦" in rest or "⟧" in rest:
+        problems.append("a ⟦ or ⟧ outside any placeholder")
+    if problems:
+        raise ValidationFailed(problems)
+    return MARKER_RE.sub(lambda m: protected.spans[int(m.group(1)) - 1], translation)
+
+
+def renumber(text: str, spans: Sequence[str]) -> Protected:
+    """A slice of a protected text as a ``Protected`` of its own, markers from ⟦1⟧.
+
+    ``spans`` are the whole text's; each marker in ``text`` takes its span along.
+    """
+    local: list[str] = []
+
+    def sub(match: re.Match[str]) -> str:
+        local.append(spans[int(match.group(1)) - 1])
+        return f"⟦{len(local)}⟧"
+
+    return Protected(MARKER_RE.sub(sub, text), tuple(local))
+
+
+def has_letters(content: str) -> bool:
+    """Whether any letter is left outside the spans protect() would take.
+
+    Cached with the spans: the protect() of the same content that follows
+    costs almost nothing.
+    """
+    if _LETTER_RE.search(content) is None:
+        return False
+    _, runs = _analyse(content)
+    return any(_LETTER_RE.search(content, begin, end) for begin, end in runs)
