@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import FIGURES
-from bench.common import Context, Figure, Mode, machine, one_line
+from bench.common import Context, Figure, Mode, data_note, machine, one_line
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unknown figure {unknown[0]!r}; choose from {', '.join(FIGURES)}")
     mode: Mode = "tiny" if args.smoke else "quick" if args.quick else "full"
     info = machine()
+    note = data_note()
+    if note:
+        print(note, file=sys.stderr)
+        info["data_note"] = note
     started = time.perf_counter()
     figures: list[Figure] = []
     failed: list[str] = []
@@ -106,6 +110,14 @@ def run_figure(name: str, ctx: Context) -> Figure:
     started = time.perf_counter()
     try:
         fig: Figure = module.run(ctx)
+    except ModuleNotFoundError as exc:
+        fig = Figure(name, str(getattr(module, "TITLE", name)))
+        top = (exc.name or "").partition(".")[0]
+        if top and top not in ("pipeline", "bench"):
+            # A benchmark dependency, not a bug: say which and how to get it.
+            fig.params["error"] = f"needs the Python package {top!r}: pip install -e '.[bench]'"
+        else:
+            fig.params["error"] = one_line(f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # one failed figure must not lose the others' numbers
         fig = Figure(name, str(getattr(module, "TITLE", name)))
         fig.params["error"] = one_line(f"{type(exc).__name__}: {exc}")

@@ -21,12 +21,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pipeline import config
+from pipeline import config, options
 from pipeline.backends.embedded import quiet_native_stderr
-from pipeline.run import BackendFactory, Runner, RunOptions, RunReport
+from pipeline.report import RunReport
+from pipeline.run import BackendFactory, run
 
 REPO = Path(__file__).resolve().parent.parent
-DATA = REPO.parent / "shared" / "data"
+SHARED_DATA = REPO.parent / "shared" / "data"
+# The copy that ships with the tests (same sub-layout, see its README.md).
+BUNDLED_DATA = REPO / "tests" / "data"
+DATA = SHARED_DATA if SHARED_DATA.is_dir() else BUNDLED_DATA
 TIDB_EN = DATA / "tidb-operator-docs" / "en"
 TIDB_ZH = DATA / "tidb-operator-docs" / "zh"
 FLORES = DATA / "flores200-devtest"
@@ -118,6 +122,18 @@ class Context:
         return path
 
 
+def data_note() -> str | None:
+    """One line saying where the benchmark data comes from, when not ../shared/data."""
+    if DATA == SHARED_DATA:
+        return None
+    if DATA.is_dir():
+        return f"bench: {SHARED_DATA} not found; reading the copy in {DATA}"
+    return (
+        f"bench: no benchmark data: neither {SHARED_DATA} nor {BUNDLED_DATA} exists; "
+        "the figures that read documents will fail"
+    )
+
+
 # --------------------------------------------------------------------------- the machine
 
 
@@ -175,27 +191,26 @@ def run_pipeline(
     """One run of the real orchestrator, exactly as the CLI would start it."""
     cfg = load_config(memory_path, overrides)
     if backend_options is None:
-        section = {"embedded": cfg.embedded, "ollama": cfg.ollama, "openai": cfg.openai}
-        backend_options = dict(section.get(backend, {}))
-    opts = RunOptions(
+        backend_options = options.backend_options(cfg, backend, options.Connection())
+    # The benchmark names its backend and model itself: no --backend auto probe.
+    opts = options.RunOptions(
         root=root,
         targets=(target,),
         source="en",
         backend=backend,
         model=model,
+        memory_path=options.memory_path(cfg),
         out=out,
         concurrency=concurrency,
         backend_options=dict(backend_options),
     )
-    return Runner(cfg, opts, backend_factory=factory).run()
+    return run(cfg, opts, backend_factory=factory)
 
 
 def cli_command() -> list[str]:
-    """The installed ``translate-dir`` script, else the same entry point through python."""
-    script = shutil.which("translate-dir")
-    if script:
-        return [script]
-    return [sys.executable, "-c", "import sys; from pipeline.cli import main; sys.exit(main())"]
+    """The CLI of this work tree (``child_env`` puts the repository first on PYTHONPATH),
+    never another installed copy."""
+    return [sys.executable, "-m", "pipeline.cli"]
 
 
 @dataclass

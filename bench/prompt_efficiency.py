@@ -23,7 +23,6 @@ and Markdown markup and whitespace around the prose.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -41,13 +40,14 @@ from bench.common import (
     pages,
     run_pipeline,
 )
-from pipeline import config, documents, segments
+from pipeline import config, documents, front_matter, segments
 from pipeline.backends.base import Request, estimate_tokens
+from pipeline.protect import MARKER_RE, protect
 
 NAME = "prompt"
 TITLE = "Prompt efficiency"
 TARGET = 1.3
-SIZES = {"tiny": {"pages": 3}, "quick": {"pages": 140}, "full": {"pages": 140}}
+SIZES = {"tiny": {"pages": 3}, "quick": {"pages": 48}, "full": {"pages": 140}}
 # A small glossary, as a docs project would keep; entries go into a prompt only
 # when its text contains the term.
 GLOSSARY = {
@@ -57,7 +57,6 @@ GLOSSARY = {
     "storage": "存储",
     "operator": "Operator",
 }
-_PLACEHOLDER = re.compile(r"⟦\d+⟧")
 
 
 def run(ctx: Context) -> Figure:
@@ -174,7 +173,7 @@ def byte_shares(folder: Path, requests: Sequence[Request], total: int) -> dict[s
     """Where the source bytes go: sent to the model, or kept back and why."""
     sent_texts = dict.fromkeys(r.prompt.text for r in requests)
     sent = sum(
-        len(_PLACEHOLDER.sub("", piece).encode())
+        len(MARKER_RE.sub("", piece).encode())
         for text in sent_texts
         for piece in text.split("\n\n")
     )
@@ -183,7 +182,7 @@ def byte_shares(folder: Path, requests: Sequence[Request], total: int) -> dict[s
     for path in sorted(folder.rglob("*.md")):
         doc = documents.decode(path.read_bytes(), name=path.name, markdown=True)
         if doc.front_matter is not None:
-            fields = documents.translatable_fields(doc.front_matter, keys)
+            fields = front_matter.translatable_fields(doc.front_matter, keys)
             fm_kept += len(doc.front_matter.raw.encode()) - sum(
                 len(f.value.encode()) for f in fields
             )
@@ -199,7 +198,7 @@ def byte_shares(folder: Path, requests: Sequence[Request], total: int) -> dict[s
                     code += len(block.encode()) + 1
         for seg in segments.split(doc.text):
             if seg.kind == "prose":
-                inline += sum(len(span.encode()) for span in segments.protect(seg.content).spans)
+                inline += sum(len(span.encode()) for span in protect(seg.content).spans)
     total = max(total, 1)
     markup = max(total - sent - code - html - fm_kept - inline, 0)
     return {

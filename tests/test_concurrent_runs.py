@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline import cli as cli_module
-from tests.fakes import to_zh
+from pipeline.testing import to_zh
 from tests.ollama_wire import serve_fake_ollama
 from tests.slow_backend import cli, lock_waiters, ollama_args, serve_gated_ollama, wait_for
 

@@ -18,9 +18,10 @@ from click.testing import CliRunner
 
 from pipeline import cli
 from pipeline.lock import RunLock
-from pipeline.run import FileReport, RunReport
-from tests.fakes import ScriptedBackend, to_zh
+from pipeline.report import FileReport, RunReport
+from pipeline.testing import ScriptedBackend, to_zh
 from tests.ollama_wire import FakeOllama, free_port, serve_fake_ollama
+from tests.procs import run_cli
 
 POST = "# Notes\n\nThe first paragraph of the notes.\n\nThe second paragraph, a little longer.\n"
 # Keys a cron job can rely on in the --json summary.
@@ -225,21 +226,15 @@ def fake_ollama() -> Iterator[FakeOllama]:
 
 
 def run_script(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """The installed console script, as cron runs it: stdout and stderr are pipes."""
-    script = Path(sys.executable).with_name("translate-dir")
-    command = [str(script)] if script.is_file() else [sys.executable, "-c", _MAIN]
-    return subprocess.run(
-        [*command, *args],
+    """translate-dir in a child process, as cron runs it: stdout and stderr are pipes."""
+    return run_cli(
+        args,
         cwd=cwd,
         capture_output=True,
-        text=True,
         timeout=120,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "80"},
         stdin=subprocess.DEVNULL,
     )
-
-
-_MAIN = "from pipeline.cli import main; main()"
 
 
 def test_cron_like_process(docs: Path, fake_ollama: FakeOllama) -> None:

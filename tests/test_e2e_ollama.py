@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from pipeline import cli
-from tests.fakes import to_zh
+from pipeline.testing import to_zh
 from tests.ollama_wire import free_port, serve_fake_ollama
 
 

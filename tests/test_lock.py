@@ -4,7 +4,6 @@ import os
 import selectors
 import signal
 import subprocess
-import sys
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -14,8 +13,7 @@ import pytest
 
 from pipeline.errors import LockHeld
 from pipeline.lock import RunLock
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.procs import popen_python
 
 # Holds the lock until a line arrives on stdin (or until killed).
 _HOLDER = textwrap.dedent(
@@ -53,12 +51,11 @@ class Holder:
 
 @pytest.fixture
 def holder(tmp_path: Path) -> Iterator[Holder]:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER, str(tmp_path / "out" / ".translate-dir" / "lock")],
+    proc = popen_python(
+        _HOLDER,
+        str(tmp_path / "out" / ".translate-dir" / "lock"),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     h = Holder(proc)
     try:

