@@ -32,22 +32,70 @@ DEFAULTS: dict[str, Any] = tomllib.loads(default_text())
 
 
 @dataclass(frozen=True)
-class Config:
-    """The merged settings of one run. Sections are read-only mappings."""
+class Translate:
+    """[translate]: what every request asks of the model."""
 
-    translate: MappingProxyType[str, Any]
-    files: MappingProxyType[str, Any]
-    front_matter: MappingProxyType[str, Any]
-    backend: MappingProxyType[str, Any]
+    source: str
+    role: str
+    chunk_tokens: int
+    temperature: float
+    top_p: float
+    seed: int
+    max_output_ratio: float
+    previous_chunk_context: bool
+    retries: int
+
+
+@dataclass(frozen=True)
+class Files:
+    """[files]: which files are sources and where a mirror run writes."""
+
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+    out: str
+    follow_symlinks: bool
+
+
+@dataclass(frozen=True)
+class BackendCommon:
+    """[backend]: the settings every backend shares."""
+
+    name: str
+    model: str
+    concurrency: int
+    allow_remote: bool
+    connect_timeout: float
+    read_timeout: float
+    request_retries: int
+
+
+@dataclass(frozen=True)
+class Config:
+    """The merged settings of one run, typed once here at the boundary.
+
+    The core sections are frozen dataclasses; the per-backend sections stay
+    read-only mappings, since each backend reads its own options.
+    """
+
+    translate: Translate
+    files: Files
+    front_matter_keys: tuple[str, ...]
+    memory_path: str
+    backend: BackendCommon
     embedded: MappingProxyType[str, Any]
     ollama: MappingProxyType[str, Any]
     openai: MappingProxyType[str, Any]
-    memory: MappingProxyType[str, Any]
     roles: MappingProxyType[str, str]
     do_not_translate: tuple[str, ...]
     # lang -> ((term, translation), ...)
     glossary: MappingProxyType[str, tuple[tuple[str, str], ...]]
     path: Path | None = None
+
+    def glossary_entries(self, lang: str) -> tuple[tuple[str, str], ...]:
+        """The glossary for ``lang`` (pt-br), else for its base language (pt)."""
+        return self.glossary.get(languages.normalise(lang)) or self.glossary.get(
+            languages.base(lang), ()
+        )
 
     def role_system(self, role: str) -> str:
         try:
@@ -160,15 +208,21 @@ def _build(merged: dict[str, Any], where: str) -> Config:
         raise ConfigError(
             f"{where}: unknown role {t['role']!r}; roles in the config: {', '.join(sorted(roles))}"
         )
+    f = merged["files"]
     return Config(
-        translate=MappingProxyType(t),
-        files=MappingProxyType(merged["files"]),
-        front_matter=MappingProxyType(merged["front_matter"]),
-        backend=MappingProxyType(merged["backend"]),
+        translate=Translate(**t),
+        files=Files(
+            include=tuple(f["include"]),
+            exclude=tuple(f["exclude"]),
+            out=f["out"],
+            follow_symlinks=f["follow_symlinks"],
+        ),
+        front_matter_keys=tuple(merged["front_matter"]["translate"]),
+        memory_path=merged["memory"]["path"],
+        backend=BackendCommon(**merged["backend"]),
         embedded=MappingProxyType(merged["embedded"]),
         ollama=MappingProxyType(merged["ollama"]),
         openai=MappingProxyType(merged["openai"]),
-        memory=MappingProxyType(merged["memory"]),
         roles=MappingProxyType(roles),
         do_not_translate=tuple(merged["glossary"]["do_not_translate"]),
         glossary=MappingProxyType(glossary),

@@ -1,9 +1,9 @@
-"""Which files to translate, and where each translation goes.
+"""Which files are there to translate.
 
 Walks the input folder (or takes a list of files under a root), applies the
 include/exclude globs, refuses to follow symlinks out of the input folder unless
-asked, never picks up the output folder's own files, and maps each source to its
-output path for a layout. No write ever lands outside the output root.
+asked, and never picks up the output folder's own files. Where each translation
+goes is ``targets``' job.
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from pathlib import Path, PurePosixPath
 
 from pipeline.errors import UsageError
 
-LAYOUTS = ("mirror", "suffix", "hugo-dir", "docusaurus")
 # post.zh.md, notes.pt-br.markdown: a language suffix before the extension.
 _LANG_SUFFIX = re.compile(r"\.([a-z]{2,3}(?:[-_][a-zA-Z0-9]{2,8})?)$")
-# A mirror run's output folder holds this file (run.STATE_DIR / its manifest). Such
+# A mirror run's output folder holds this file (targets.STATE_DIR / its manifest). Such
 # a folder is all translations: never a source, whichever languages a later run
 # translates into. (Suffix, hugo-dir and docusaurus manifests are named
 # manifest-<lang>.json and sit where sources may live too.)
@@ -53,6 +52,16 @@ def is_output_folder(folder: Path) -> bool:
     return folder.joinpath(*MIRROR_MANIFEST).is_file()
 
 
+@dataclass(frozen=True)
+class Found:
+    files: list[SourceFile]
+    # What was skipped, one line each, for the user.
+    warnings: list[str]
+    # Files named on the command line that translate-dir cannot translate at all
+    # (another file type, not a file): with none left to translate, a usage error.
+    refused: int = 0
+
+
 def discover(
     root: Path,
     *,
@@ -61,7 +70,7 @@ def discover(
     follow_symlinks: bool,
     skip_dirs: Sequence[Path] = (),
     files: Sequence[Path] | None = None,
-) -> tuple[list[SourceFile], list[str]]:
+) -> Found:
     """Sources under ``root`` (sorted), and warnings about what was skipped.
 
     ``files``: translate just these (pre-commit passes the staged files); each must
@@ -71,6 +80,7 @@ def discover(
     skip = [d.resolve() for d in skip_dirs]
     warnings: list[str] = []
     found: list[SourceFile] = []
+    refused = 0
     if files is not None:
         candidates: Iterator[Path] = (Path(f) for f in files)
     else:
@@ -83,8 +93,8 @@ def discover(
             # a.md -> b.md -> a.md (Python < 3.13 raises RuntimeError, later OSError)
             warnings.append(f"{_shown(path, root)}: skipped, a symlink loop")
             continue
-        if not _inside(resolved, root):
-            if files is not None and not _inside(Path(os.path.abspath(absolute)), root):
+        if not inside(resolved, root):
+            if files is not None and not inside(Path(os.path.abspath(absolute)), root):
                 raise UsageError(f"{path} is not under the root folder {root}; pass --root")
             if not follow_symlinks:
                 warnings.append(
@@ -92,13 +102,21 @@ def discover(
                     "the input folder (pass --follow-symlinks to follow it)"
                 )
                 continue
-        if any(_inside(resolved, d) for d in skip):
+        if any(inside(resolved, d) for d in skip):
             continue
         try:
             rel = PurePosixPath(Path(os.path.abspath(absolute)).relative_to(root).as_posix())
         except ValueError:
             rel = PurePosixPath(resolved.relative_to(root).as_posix())
         rel_text = rel.as_posix()
+        if files is not None and not _matches(rel_text, include):
+            # Named on the command line: say why it is not translated.
+            warnings.append(
+                f"{path}: skipped, not a file type translate-dir handles "
+                f"(files.include: {', '.join(include)})"
+            )
+            refused += 1
+            continue
         if not _matches(rel_text, include) or _matches(rel_text, exclude):
             continue
         if files is not None and any(
@@ -108,10 +126,11 @@ def discover(
         if not absolute.is_file():
             if files is not None:
                 warnings.append(f"{path}: skipped, not a file")
+                refused += 1
             continue
         found.append(SourceFile(src=absolute, rel=rel, markdown=rel.suffix.lower() != ".txt"))
     found.sort(key=lambda s: s.rel.as_posix())
-    return found, warnings
+    return Found(found, warnings, refused)
 
 
 def _shown(path: Path, root: Path) -> str:
@@ -122,7 +141,7 @@ def _shown(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _inside(path: Path, folder: Path) -> bool:
+def inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
@@ -145,12 +164,12 @@ def _walk(root: Path, follow: bool, skip: list[Path], warnings: list[str]) -> It
             sub = here / d
             if (
                 d.startswith(".")
-                or any(_inside(sub.resolve(), s) for s in skip)
+                or any(inside(sub.resolve(), s) for s in skip)
                 or is_output_folder(sub)
             ):
                 continue
             if sub.is_symlink() and not follow:
-                if not _inside(sub.resolve(), root):
+                if not inside(sub.resolve(), root):
                     warnings.append(
                         f"{sub.relative_to(root)}: skipped, a symlink that points outside "
                         "the input folder (pass --follow-symlinks to follow it)"
@@ -161,43 +180,3 @@ def _walk(root: Path, follow: bool, skip: list[Path], warnings: list[str]) -> It
         for name in sorted(filenames):
             if not name.startswith("."):
                 yield here / name
-
-
-def output_path(
-    rel: PurePosixPath,
-    lang: str,
-    *,
-    layout: str,
-    out_root: Path,
-    beside: Path | None = None,
-    source_lang: str = "",
-) -> Path:
-    """Where the translation of ``rel`` into ``lang`` goes, never outside ``out_root``.
-
-    mirror:     <out>/<rel>
-    suffix:     <out>/<dir>/<stem>.<lang><ext>   (Hugo/Jekyll multilingual files;
-                about.<source_lang>.md -> about.<lang>.md)
-    hugo-dir:   <out>/<lang>/<rel>               (out is the site's content/ folder)
-    docusaurus: <out>/i18n/<lang>/docusaurus-plugin-content-docs/current/<rel>
-    """
-    if layout == "mirror":
-        target = PurePosixPath(rel)
-    elif layout == "suffix":
-        stem = rel.stem
-        if source_lang and stem.lower().endswith(f".{source_lang.lower()}") and stem[0] != ".":
-            stem = stem[: -len(source_lang) - 1]
-        target = rel.with_name(f"{stem}.{lang}{rel.suffix}")
-    elif layout == "hugo-dir":
-        target = PurePosixPath(lang) / rel
-    elif layout == "docusaurus":
-        target = PurePosixPath("i18n", lang, "docusaurus-plugin-content-docs", "current") / rel
-    else:
-        raise UsageError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-    if target.is_absolute() or ".." in target.parts:
-        raise UsageError(f"{rel}: refusing an output path outside the output folder")
-    path = out_root / Path(*target.parts)
-    resolved_root = out_root.resolve()
-    resolved = path.resolve()
-    if not _inside(resolved, resolved_root):
-        raise UsageError(f"{rel}: its output path {path} leads outside {out_root}")
-    return path

@@ -7,9 +7,19 @@ from __future__ import annotations
 
 
 class TranslateDirError(Exception):
-    """Base of every error the tool reports to the user."""
+    """Base of every error the tool reports to the user.
+
+    ``path`` names the file the error is about (empty when none): the message
+    reads "path: reason", and a report that already names the file shows
+    ``reason`` alone.
+    """
 
     exit_code = 1
+
+    def __init__(self, reason: str, *, path: str = "") -> None:
+        super().__init__(f"{path}: {reason}" if path else reason)
+        self.reason = reason
+        self.path = path
 
 
 class ConfigError(TranslateDirError):
@@ -44,6 +54,14 @@ class LockHeld(TranslateDirError):
 
 class DocumentError(TranslateDirError):
     """One input file cannot be read or parsed (binary, bad encoding, bad front matter)."""
+
+
+class ModelUnfit(TranslateDirError):
+    """The first answers all failed the same check: this model cannot do the job.
+
+    Raised early, so a model that never writes the target script costs a few
+    requests instead of thousands; what was finished is kept.
+    """
 
 
 class WriteError(TranslateDirError):

@@ -3,8 +3,9 @@
 ``flock`` on a lock file: the kernel drops the lock when its holder exits,
 however it exits (``kill -9`` included), so a stale lock file or a stale pid
 in it never blocks anyone. The pid we write is only for the message the
-second run prints. The file itself is left in place: removing it would let a
-third run lock a new file while the second still holds the old one.
+second run prints. The file is left in place after a run; only a run that
+leaves nothing behind removes it (``discard``), and every run checks, once it
+holds the lock, that the path still names the file it locked.
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ class RunLock:
                 if not self.wait:
                     raise LockHeld(self._held_message(fd)) from None
                 fcntl.flock(fd, fcntl.LOCK_EX)
+            if not _still_named(fd, self.path):
+                # The holder we waited for removed the file (``discard``): our
+                # lock is on a file nobody else will open. Lock the path anew.
+                os.close(fd)
+                return self.__enter__()
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         except BaseException:
@@ -72,6 +78,16 @@ class RunLock:
         finally:
             os.close(fd)
 
+    def discard(self) -> None:
+        """Remove the lock file and release it: for a run that leaves nothing behind.
+
+        Unlinked while still held, and every waiter checks after it gets the
+        lock that the path still names its file (``_still_named``), so no two
+        runs can ever hold "the" lock at once."""
+        if self._fd is not None:
+            self.path.unlink(missing_ok=True)
+            self.__exit__(None, None, None)
+
     @property
     def held(self) -> bool:
         return self._fd is not None
@@ -86,3 +102,12 @@ def _read_pid(fd: int) -> int | None:
     # The holder may not have written its pid yet (it locks, then writes).
     raw = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
     return int(raw) if raw.isdigit() else None
+
+
+def _still_named(fd: int, path: Path) -> bool:
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (mine.st_dev, mine.st_ino)

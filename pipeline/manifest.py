@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import suppress
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.atomic import write_atomic
 from pipeline.errors import ConfigError, WriteError
 
 FORMAT_VERSION = 1
@@ -56,11 +54,26 @@ class Record:
     settings_hash: str
     # Unix time the output was written.
     written: float
+    # Pieces of the output left in the source language because every answer
+    # failed the checks (omitted from the file when 0).
+    kept: int = 0
 
 
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    f.name: (float, int) if f.name == "written" else (str,) for f in fields(Record)
+    f.name: (float, int) if f.name == "written" else (int,) if f.name == "kept" else (str,)
+    for f in fields(Record)
 }
+_OPTIONAL = {"kept"}
+
+# The settings hash recorded for an output that holds text kept in the source
+# language because the backend failed on it: it never matches, so every later
+# run (and --check) sees the output as not finished, and retries only those
+# pieces (the rest hit the memory).
+INCOMPLETE = "incomplete"
+
+Verdict = Literal[
+    "current", "missing", "stale", "incomplete", "edited", "conflict", "orphan", "untracked"
+]
 
 
 class Manifest:
@@ -120,7 +133,7 @@ class Manifest:
             if text == self._saved and self.path.exists():
                 return
             try:
-                _atomic_write(self.path, text.encode("utf-8"))
+                write_atomic(self.path, text.encode("utf-8"))
             except OSError as exc:
                 raise WriteError(
                     f"cannot write the manifest {self.path} ({exc.strerror or exc}); "
@@ -157,6 +170,35 @@ def status(
     return "current"
 
 
+def verdict(
+    record: Record | None,
+    *,
+    source_bytes: bytes | None,
+    output_bytes: bytes | None,
+    settings_hash: str,
+) -> Verdict:
+    """``status`` with the two rules every caller needs, decided here once:
+
+    - an output edited by hand while its source stayed the same is "edited": up
+      to date (a person improved it; CI must not fail forever after that), never
+      overwritten without --overwrite-edited;
+    - edited by hand *and* its source changed is a "conflict": out of date, and
+      still not overwritten;
+    - an output the backend failed on is "incomplete" rather than "stale".
+    """
+    state = status(
+        record, source_bytes=source_bytes, output_bytes=output_bytes, settings_hash=settings_hash
+    )
+    if record is None:
+        return state
+    if state == "edited":
+        same_source = record.source_hash == file_hash(source_bytes or b"")
+        return "edited" if same_source else "conflict"
+    if state == "stale" and record.settings_hash == INCOMPLETE:
+        return "incomplete"
+    return state
+
+
 def wrote(record: Record | None, output_bytes: bytes | None) -> bool:
     """True when the output on disk is exactly what the tool last wrote there."""
     return (
@@ -169,11 +211,19 @@ def wrote(record: Record | None, output_bytes: bytes | None) -> bool:
 def _render(records: Mapping[str, Record]) -> str:
     lines = [f'{{\n  "version": {FORMAT_VERSION},\n  "outputs": {{']
     entries = [
-        f"    {_dumps(rel)}: {_dumps(asdict(record))}" for rel, record in sorted(records.items())
+        f"    {_dumps(rel)}: {_dumps(_entry(record))}" for rel, record in sorted(records.items())
     ]
     lines.append(",\n".join(entries))
     lines.append("  }\n}\n")
     return "\n".join(line for line in lines if line)
+
+
+def _entry(record: Record) -> dict[str, object]:
+    entry = asdict(record)
+    for name in _OPTIONAL:
+        if not entry[name]:
+            del entry[name]
+    return entry
 
 
 def _dumps(value: object) -> str:
@@ -195,10 +245,11 @@ def _parse(path: Path, data: Any) -> dict[str, Record]:
     for rel, raw in data["outputs"].items():
         if (
             not isinstance(raw, dict)
-            or set(raw) != set(_FIELD_TYPES)
+            or not set(_FIELD_TYPES) - _OPTIONAL <= set(raw) <= set(_FIELD_TYPES)
             or not all(
                 isinstance(raw[name], types) and not isinstance(raw[name], bool)
                 for name, types in _FIELD_TYPES.items()
+                if name in raw
             )
         ):
             raise _corrupt(path, f"bad entry for {rel!r}")
@@ -211,32 +262,3 @@ def _corrupt(path: Path, reason: str) -> ConfigError:
         f"the manifest {path} is unreadable ({reason}); delete it to start over "
         f"(existing outputs then count as hand-edited until a run with --overwrite-edited)"
     )
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o644
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            # mkstemp makes the file private (0600); keep the mode the manifest had.
-            os.fchmod(fh.fileno(), mode)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    # The rename is durable only once the folder entry is on disk too. The new
-    # manifest is already in place, and some file systems refuse to fsync a
-    # folder, so a failure here must not report the save as failed.
-    with suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)

@@ -108,6 +108,10 @@ class Entry:
     seconds: float
     # Unix time the translation was stored.
     created: float
+    # True: every answer failed the checks, and the piece is written in the
+    # source language. ``translation`` is then the source. Not asked again
+    # (the same model would answer the same) unless the run says --retry-kept.
+    kept: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,11 @@ def m001_initial(db: sqlite3.Connection) -> None:
     )
     db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
     db.executemany("INSERT INTO meta (name, value) VALUES (?, 0)", [("hits",), ("misses",)])
+
+
+@_migration
+def m002_kept(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE entries ADD COLUMN kept INTEGER NOT NULL DEFAULT 0")
 
 
 class Memory:
@@ -244,11 +253,13 @@ class Memory:
                 marks = ",".join("?" * len(part))
                 rows = db.execute(
                     "SELECT key, translation, model, prompt_tokens, output_tokens, seconds,"
-                    f" created FROM entries WHERE key IN ({marks})",
+                    f" created, kept FROM entries WHERE key IN ({marks})",
                     part,
                 )
-                for key, *values in rows:
-                    found[key] = Entry(*values)
+                for key, translation, model, prompt, output, seconds, created, kept in rows:
+                    found[key] = Entry(
+                        translation, model, prompt, output, seconds, created, kept=bool(kept)
+                    )
             db.execute("UPDATE meta SET value = value + ? WHERE name = 'hits'", (len(found),))
             db.execute(
                 "UPDATE meta SET value = value + ? WHERE name = 'misses'",
@@ -269,13 +280,14 @@ class Memory:
                 e.output_tokens,
                 e.seconds,
                 e.created,
+                int(e.kept),
             )
             for key, e in items
         ]
         with self._transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO entries (key, translation, model, prompt_tokens,"
-                " output_tokens, seconds, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " output_tokens, seconds, created, kept) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from pipeline import cli
-from tests.fakes import ScriptedBackend
+from pipeline.testing import ScriptedBackend
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

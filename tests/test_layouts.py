@@ -11,9 +11,10 @@ from pathlib import Path, PurePosixPath
 import pytest
 from click.testing import CliRunner
 
-from pipeline import cli, discover
+from pipeline import cli, discover, targets
 from pipeline.errors import UsageError
-from tests.fakes import ScriptedBackend
+from pipeline.manifest import Manifest
+from pipeline.testing import ScriptedBackend
 
 POST = "---\ntitle: A post\n---\n\n# Hello\n\nThis is a short post about local models.\n"
 
@@ -52,6 +53,17 @@ def translated(path: Path) -> bool:
 # --------------------------------------------------------------------------- output_path
 
 
+def target(out_root: Path, layout: str, source_lang: str = "") -> targets.Target:
+    return targets.Target(
+        lang="zh",
+        out_root=out_root,
+        manifest=Manifest(out_root / "manifest.json"),
+        settings_hash="",
+        layout=layout,
+        source_lang=source_lang,
+    )
+
+
 @pytest.mark.parametrize(
     ("layout", "expected"),
     [
@@ -62,25 +74,19 @@ def translated(path: Path) -> bool:
     ],
 )
 def test_output_path_for_each_layout(tmp_path: Path, layout: str, expected: str) -> None:
-    path = discover.output_path(
-        PurePosixPath("posts/a.md"), "zh", layout=layout, out_root=tmp_path / "out"
-    )
+    path = targets.destination(PurePosixPath("posts/a.md"), target(tmp_path / "out", layout))
     assert path == tmp_path / expected
 
 
 def test_suffix_layout_replaces_an_explicit_source_suffix(tmp_path: Path) -> None:
     # Hugo's about.en.md is the English source; its Chinese page is about.zh.md.
-    path = discover.output_path(
-        PurePosixPath("about.en.md"), "zh", layout="suffix", out_root=tmp_path, source_lang="en"
-    )
+    path = targets.destination(PurePosixPath("about.en.md"), target(tmp_path, "suffix", "en"))
     assert path == tmp_path / "about.zh.md"
 
 
 def test_output_path_refuses_to_leave_the_output_folder(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="outside"):
-        discover.output_path(
-            PurePosixPath("../a.md"), "zh", layout="mirror", out_root=tmp_path / "out"
-        )
+        targets.destination(PurePosixPath("../a.md"), target(tmp_path / "out", "mirror"))
 
 
 @pytest.mark.parametrize(

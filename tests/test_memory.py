@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-import os
 import selectors
 import signal
 import sqlite3
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -16,9 +14,15 @@ import pytest
 
 from pipeline import memory as memory_mod
 from pipeline.errors import ConfigError, WriteError
-from pipeline.memory import Entry, Memory, default_path, normalise_source, segment_key
-
-ROOT = Path(__file__).resolve().parent.parent
+from pipeline.memory import (
+    Entry,
+    Memory,
+    default_path,
+    m001_initial,
+    normalise_source,
+    segment_key,
+)
+from tests.procs import popen_python
 
 BASE: dict[str, Any] = {
     "source_text": "Hello **world**.\n\nSecond line.",
@@ -158,7 +162,7 @@ def test_creates_folders_and_uses_wal(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         applied = [row[0] for row in db.execute("SELECT name FROM _migrations")]
-    assert applied == ["m001_initial"]
+    assert applied == ["m001_initial", "m002_kept"]
 
 
 def test_persists_across_instances_and_migrates_once(tmp_path: Path) -> None:
@@ -168,7 +172,22 @@ def test_persists_across_instances_and_migrates_once(tmp_path: Path) -> None:
     with Memory(path) as mem:
         assert mem.get_many(["k"]) == {"k": entry("值")}
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT count(*) FROM _migrations").fetchone()[0] == 1
+        assert db.execute("SELECT count(*) FROM _migrations").fetchone()[0] == 2
+
+
+def test_a_memory_from_before_kept_entries_is_migrated(tmp_path: Path) -> None:
+    """A memory written by the first schema gains the kept flag; its entries stay."""
+    path = tmp_path / "m.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied REAL)")
+        m001_initial(db)
+        db.execute("INSERT INTO _migrations VALUES ('m001_initial', 0)")
+        db.execute("INSERT INTO entries VALUES ('k', '值', 'm', 1, 2, 0.5, 7.0)")
+    db.close()
+    with Memory(path) as mem:
+        assert mem.get_many(["k"]) == {"k": Entry("值", "m", 1, 2, 0.5, 7.0, kept=False)}
+        mem.put_many([("kept", Entry("source text", "m", 0, 0, 0.0, 8.0, kept=True))])
+        assert mem.get_many(["kept"])["kept"].kept is True
 
 
 def test_concurrent_put_many_from_threads(tmp_path: Path) -> None:
@@ -308,14 +327,7 @@ def read_lines_until(proc: subprocess.Popen[str], count: int, deadline: float) -
 
 def test_entries_survive_kill_9_of_the_writer(tmp_path: Path) -> None:
     path = tmp_path / "m.sqlite"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(path)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-        bufsize=1,
-    )
+    proc = popen_python(_CHILD, str(path), stdout=subprocess.PIPE, bufsize=1)
     try:
         committed = read_lines_until(proc, 5, time.monotonic() + 30)
         # Killed while it keeps writing: some batch is likely mid-transaction.

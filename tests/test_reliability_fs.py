@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import run
-from tests.fakes import ScriptedBackend
+from pipeline import atomic
+from pipeline.testing import ScriptedBackend
 from tests.reliability_support import (
     STATE_DIR,
     assert_good_translated,
@@ -309,8 +309,8 @@ def test_full_disk_simulated(
         real_fsync(fd)
 
     with monkeypatch.context() as patched:
-        patched.setattr(run.os, "replace", replace)
-        patched.setattr(run.os, "fsync", fsync)
+        patched.setattr(atomic.os, "replace", replace)
+        patched.setattr(atomic.os, "fsync", fsync)
         outcome = invoke(src, "--to", "zh", "--out", out)
     assert outcome.code == 1, outcome.stderr
     [line] = outcome.lines_about("victim.md")
@@ -340,7 +340,7 @@ def test_manifest_on_a_full_disk_is_one_clear_line(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     with monkeypatch.context() as patched:
-        patched.setattr(manifest, "_atomic_write", full)
+        patched.setattr(manifest, "write_atomic", full)
         outcome = invoke(src, "--to", "zh", "--out", out)
     assert outcome.code == 1
     assert "cannot write the manifest" in outcome.stderr

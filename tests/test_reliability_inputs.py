@@ -1,7 +1,7 @@
 """Bad inputs on purpose, through the real CLI: each ends in one clear line for that
 file (or a correct translation), and the other files of the run are translated.
 
-A scripted backend plays the model (tests/fakes.py); every case runs the whole
+A scripted backend plays the model (pipeline/testing.py); every case runs the whole
 pipeline: discover, decode, split, translate, validate, splice, atomic write.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import ScriptedBackend
+from pipeline.testing import ScriptedBackend
 from tests.reliability_support import (
     Outcome,
     assert_good_translated,
@@ -384,15 +384,17 @@ def test_pathological_100_kb_lines_finish_in_linear_time(
 
 
 @pytest.mark.parametrize(
-    "unit",
-    ["x", "lorem ipsum dolor sit amet, consectetur adipiscing ", "ab. "],
+    ("unit", "stops"),
+    [("x", False), ("lorem ipsum dolor sit amet, consectetur adipiscing ", True), ("ab. ", True)],
     ids=["no-space", "words", "sentences"],
 )
 def test_a_long_echo_is_caught_in_linear_time(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, unit: str
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, unit: str, stops: bool
 ) -> None:
     """A model that echoes its input (plus a little) on a 100 KB line: the echo
-    check compares a bounded sample, so it is caught in seconds, not minutes."""
+    check compares a bounded sample, so it is caught in seconds, not minutes;
+    one unsplittable chunk is kept in the source; dozens of chunks all echoing
+    stop the run early (the model cannot do the job), with nothing broken written."""
     use_scripted(monkeypatch, ScriptedBackend(lambda text: text + " ok"))
     src = tmp_path / "in"
     src.mkdir()
@@ -401,7 +403,15 @@ def test_a_long_echo_is_caught_in_linear_time(
     started = time.monotonic()
     outcome = invoke(src, "--to", "zh", "--out", tmp_path / "out")
     took = time.monotonic() - started
-    assert outcome.code == 0, outcome.stderr
     assert took < 30, f"{took:.1f} s"
-    assert outputs(tmp_path / "out")["echo.md"] == source, "kept in the source, whole"
-    assert "kept in the source language" in outcome.stderr
+    written = outputs(tmp_path / "out")
+    if stops:
+        assert outcome.code == 1, outcome.stderr
+        assert "stopped after the first 8 chunks: 8 of them failed the same check" in (
+            outcome.stderr
+        )
+        assert "echo.md" not in written, "nothing half-translated is written"
+    else:
+        assert outcome.code == 0, outcome.stderr
+        assert written["echo.md"] == source, "kept in the source, whole"
+        assert "kept in the source language" in outcome.stderr

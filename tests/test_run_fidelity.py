@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from pipeline import config
-from pipeline.run import Runner, RunOptions
-from tests.fakes import ScriptedBackend, to_zh
+from pipeline.options import RunOptions, memory_path
+from pipeline.report import RunReport
+from pipeline.run import run as run_pipeline
+from pipeline.testing import ScriptedBackend, to_zh
 
 DOC = """# Install guide
 
@@ -28,25 +30,30 @@ Keep your documents private.
 
 def run(
     tmp_path: Path, backend: ScriptedBackend, text: str = DOC, **cfg: object
-) -> tuple[str, Runner]:
+) -> tuple[str, RunReport]:
     src = tmp_path / "in"
     src.mkdir(exist_ok=True)
     (src / "doc.md").write_text(text, encoding="utf-8")
     overrides = {"translate": dict(cfg)} if cfg else None
     conf = config.load(None, overrides)
     opts = RunOptions(
-        root=src, targets=("zh",), source="en", backend="scripted", model="m", out=tmp_path / "out"
+        root=src,
+        targets=("zh",),
+        source="en",
+        backend="scripted",
+        model="m",
+        out=tmp_path / "out",
+        memory_path=memory_path(conf),
     )
-    runner = Runner(conf, opts, backend_factory=backend.factory)
-    runner.run()
-    return (tmp_path / "out" / "doc.md").read_text(encoding="utf-8"), runner
+    report = run_pipeline(conf, opts, backend_factory=backend.factory)
+    return (tmp_path / "out" / "doc.md").read_text(encoding="utf-8"), report
 
 
 def test_good_answers_translate_everything(tmp_path: Path) -> None:
-    out, runner = run(tmp_path, ScriptedBackend(to_zh))
+    out, report = run(tmp_path, ScriptedBackend(to_zh))
     assert "`pip install translate-dir`" in out and "(https://example.com/r)" in out
     assert "Keep your" not in out
-    assert runner.report.kept == 0
+    assert report.kept == 0
 
 
 def answer_for(marker: str, bad: str):  # type: ignore[no-untyped-def]
@@ -69,14 +76,14 @@ def answer_for(marker: str, bad: str):  # type: ignore[no-untyped-def]
 )
 def test_bad_answer_is_retried_then_kept_in_source(tmp_path: Path, case: str, bad: str) -> None:
     backend = ScriptedBackend(answer_for("Run ⟦1⟧", bad), one_segment_per_request=True)
-    out, runner = run(tmp_path, backend)
+    out, report = run(tmp_path, backend)
     # The paragraph stays in English, exactly; the rest is translated.
     assert (
         "Run `pip install translate-dir` to install the [latest release](https://example.com/r)."
         in out
     )
     assert "Keep your" not in out
-    assert runner.report.kept == 1
+    assert report.kept == 1
     asked = [r for r in backend.requests if "Run ⟦1⟧" in r.prompt.text]
     assert len(asked) == 2, "one retry with a stricter prompt"
     assert "previous answer was rejected" in asked[1].prompt.system
@@ -87,31 +94,35 @@ def test_preamble_and_wrapping_fence_are_cleaned(tmp_path: Path) -> None:
     def reply(text: str) -> str:
         return "Here is the translation:\n\n```markdown\n" + to_zh(text) + "\n```"
 
-    out, runner = run(tmp_path, ScriptedBackend(reply, one_segment_per_request=True))
+    out, report = run(tmp_path, ScriptedBackend(reply, one_segment_per_request=True))
     assert "Here is" not in out and "```markdown" not in out
-    assert runner.report.kept == 0
+    assert report.kept == 0
 
 
 def test_broken_table_is_kept_in_source(tmp_path: Path) -> None:
     backend = ScriptedBackend(
         answer_for("| Option |", "| 选项 |\n| --- |\n| 到 |"), one_segment_per_request=True
     )
-    out, runner = run(tmp_path, backend)
+    out, report = run(tmp_path, backend)
     assert "| Option | Meaning |\n| --- | --- |\n| to | the target language |" in out
-    assert runner.report.kept == 1
+    assert report.kept == 1
 
 
 def test_merged_paragraphs_split_and_retried(tmp_path: Path) -> None:
-    calls = {"n": 0}
-
     def reply(text: str) -> str:
-        calls["n"] += 1
         # Multi-piece chunks come back merged into one paragraph; single pieces are fine.
         return to_zh(text.replace("\n\n", " ")) if "\n\n" in text else to_zh(text)
 
-    out, runner = run(tmp_path, ScriptedBackend(reply))
-    assert runner.report.kept == 0
+    backend = ScriptedBackend(reply)
+    out, report = run(tmp_path, backend)
+    assert report.kept == 0
     assert "Keep your" not in out and "Install guide" not in out
+    sent = [r.prompt.text for r in backend.requests]
+    merged = [text for text in sent if "\n\n" in text]
+    alone = {text for text in sent if "\n\n" not in text}
+    assert merged, "the pieces went out together first"
+    # Each piece of a chunk whose answer came back merged was asked for again on its own.
+    assert {piece for text in merged for piece in text.split("\n\n")} <= alone
 
 
 def test_previous_chunk_context_is_sent(tmp_path: Path) -> None:
@@ -133,9 +144,15 @@ def test_glossary_terms_reach_only_chunks_that_use_them(tmp_path: Path) -> None:
     (src / "doc.md").write_text(DOC, encoding="utf-8")
     backend = ScriptedBackend(to_zh, one_segment_per_request=True)
     opts = RunOptions(
-        root=src, targets=("zh",), source="en", backend="s", model="m", out=tmp_path / "o"
+        root=src,
+        targets=("zh",),
+        source="en",
+        backend="s",
+        model="m",
+        out=tmp_path / "o",
+        memory_path=memory_path(conf),
     )
-    Runner(conf, opts, backend_factory=backend.factory).run()
+    run_pipeline(conf, opts, backend_factory=backend.factory)
     with_term = [r.prompt for r in backend.requests if r.prompt.glossary]
     assert len(with_term) == 1 and "release" in with_term[0].text
     assert with_term[0].glossary == (("release", "发行版"),)
@@ -151,9 +168,15 @@ def test_do_not_translate_terms_never_reach_the_model(tmp_path: Path) -> None:
     (src / "doc.md").write_text("Deploy TiDB on Kubernetes.\n", encoding="utf-8")
     backend = ScriptedBackend(to_zh)
     opts = RunOptions(
-        root=src, targets=("zh",), source="en", backend="s", model="m", out=tmp_path / "o"
+        root=src,
+        targets=("zh",),
+        source="en",
+        backend="s",
+        model="m",
+        out=tmp_path / "o",
+        memory_path=memory_path(conf),
     )
-    Runner(conf, opts, backend_factory=backend.factory).run()
+    run_pipeline(conf, opts, backend_factory=backend.factory)
     assert all("TiDB" not in r.prompt.text for r in backend.requests)
     assert "TiDB" in (tmp_path / "o" / "doc.md").read_text()
 
@@ -167,20 +190,20 @@ def test_whole_document_check_keeps_only_the_offending_segment(
 
     monkeypatch.setattr(validate, "check_segment", lambda *a, **k: [])
     backend = ScriptedBackend(answer_for("Keep your", "# 标题"), one_segment_per_request=True)
-    out, runner = run(tmp_path, backend)
+    out, report = run(tmp_path, backend)
     assert "Keep your documents private." in out
     assert "# 标题" not in out
     assert "Install guide" not in out  # the heading was translated and kept
-    assert runner.report.kept == 1
+    assert report.kept == 1
 
 
 def test_long_paragraph_is_cut_at_sentences_without_breaking_inline_code(tmp_path: Path) -> None:
     sentence = "This sentence explains one more detail of the setup. "
     text = sentence * 20 + "Run `make a. b. c` now. " + sentence * 20 + "\n"
     backend = ScriptedBackend(to_zh, one_segment_per_request=True)
-    out, runner = run(tmp_path, backend, text=text, chunk_tokens=100)
+    out, report = run(tmp_path, backend, text=text, chunk_tokens=100)
     assert len(backend.requests) > 2, "the paragraph was cut into pieces"
     assert all("make a" not in r.prompt.text for r in backend.requests)
     assert "`make a. b. c`" in out
-    assert "This sentence" not in out and runner.report.kept == 0
+    assert "This sentence" not in out and report.kept == 0
     assert out.count("\n") == 1, "the pieces are joined back into one paragraph"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import ScriptedBackend, to_zh
+from pipeline.testing import ScriptedBackend, to_zh
 from tests.ollama_wire import serve_fake_ollama
 from tests.reliability_support import (
     assert_good_translated,
@@ -412,7 +412,7 @@ def test_injected_instruction_is_not_obeyed(
     assert "ordinary text" not in text and has_cjk(text)
     assert text.count("OK") == 1 and "好的" not in text
     [line] = outcome.lines_about("notes.md")
-    assert "1 chunk(s) kept in the source language" in line
+    assert "1 piece(s) kept in the source language" in line
     # It was asked again once, more strictly, before being kept.
     asked = [r for r in backend.requests if "Ignore the instructions" in r.prompt.text]
     assert len(asked) == 2

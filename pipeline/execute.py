@@ -1,0 +1,428 @@
+"""Execute: pack the pieces that need the model into chunks, send them through
+the backend on a pool of workers, clean and check every answer, and climb the
+ladder when an answer fails: ask again (stricter, temperature 0), then split the
+chunk, then keep the piece in the source language. Every accepted (or kept)
+piece is committed to the memory at once, so a crash never costs it again.
+
+A model that cannot do the job at all is stopped early (``FailFast``).
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pipeline import chunks, clean, languages, prompts, protect, validate
+from pipeline.backends.base import Backend, Request, Result, StartInfo, estimate_tokens
+from pipeline.backends.policy import estimate_prompt_tokens
+from pipeline.config import Config
+from pipeline.errors import (
+    ContextOverflow,
+    ModelUnfit,
+    OutputTruncated,
+    RequestFailed,
+    ValidationFailed,
+)
+from pipeline.memory import Entry, Memory
+from pipeline.options import PROMPT_OVERHEAD, RunOptions
+from pipeline.plan import FileJob, Piece
+from pipeline.protect import MARKER_RE
+from pipeline.report import ChunkReport, Progress, RunReport
+
+_RAN_AWAY = "answer cut at the output-token bound"
+
+
+@dataclass
+class Executor:
+    """Everything a chunk needs on its way through the backend."""
+
+    cfg: Config
+    opts: RunOptions
+    backend: Backend
+    start: StartInfo
+    memory: Memory
+    system: str  # the role's system prompt, "{target}" still open
+    progress: Progress
+    cancel: threading.Event
+    totals: RunReport
+    fail_fast: FailFast = field(init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        self.fail_fast = FailFast(self.cancel)
+
+    # -- packing -------------------------------------------------------------------
+
+    def pack(self, job: FileJob) -> list[list[Piece]]:
+        """The pieces of ``job`` that need the model, packed into chunks."""
+        missing = [p for p in job.pieces if p.pending]
+        if not missing:
+            return []
+        one = 1 if self.start.one_segment_per_request else 0
+        return chunks.pack(missing, lambda p: p.tokens, self.budget(), one)
+
+    def budget(self) -> int:
+        """The chunk budget, shrunk to fit the context the backend reported."""
+        t = self.cfg.translate
+        fits = int((self.start.context_size - PROMPT_OVERHEAD - 64) / (1 + t.max_output_ratio))
+        return max(16, min(t.chunk_tokens, fits))
+
+    # -- a file's chunks, on a worker ---------------------------------------------------
+
+    def run_chunks(self, job: FileJob, chunk_list: list[list[Piece]]) -> list[ChunkReport]:
+        reports = []
+        context: tuple[str, str] | None = None
+        for pieces in chunk_list:
+            report = ChunkReport(pieces=len(pieces))
+            reports.append(report)
+            if self.cancel.is_set():
+                report.status = "cancelled"
+                continue
+            self._translate(job, pieces, report, context=context)
+            if any(p.kept for p in pieces):
+                report.status = "kept" if all(p.kept for p in pieces) else "partly kept"
+            self.progress.chunk_done(sum(p.tokens for p in pieces), report.output_tokens)
+            self.fail_fast.record(report, sum(p.kept for p in pieces), job.lang)
+            context = self._context(pieces)
+        return reports
+
+    def _context(self, pieces: Sequence[Piece]) -> tuple[str, str] | None:
+        """The previous chunk as (source, translation), bounded to half a chunk budget:
+        its last translated pieces, so the nearest text carries over."""
+        if not self.cfg.translate.previous_chunk_context:
+            return None
+        budget = self.cfg.translate.chunk_tokens // 2
+        src: list[str] = []
+        dst: list[str] = []
+        used = 0
+        for p in reversed(pieces):
+            if p.translation is None or p.kept:
+                break
+            used += p.tokens + estimate_tokens(p.translation)
+            if used > budget:
+                break
+            src.insert(0, p.protected.text)
+            dst.insert(0, p.translation)
+        if not src:
+            return None
+        return chunks.join_pieces(src), chunks.join_pieces(dst)
+
+    # -- the ladder ----------------------------------------------------------------------
+
+    def _translate(
+        self,
+        job: FileJob,
+        pieces: list[Piece],
+        report: ChunkReport,
+        context: tuple[str, str] | None = None,
+    ) -> None:
+        """Ask, ask again stricter, then split in halves; what still fails is kept."""
+        retries = self.cfg.translate.retries
+        pending = list(pieces)
+        split_reason = ""
+        for attempt in range(retries + 1):
+            if self.cancel.is_set():
+                return
+            if attempt:
+                report.retries += 1
+            request = self._request(pending, job.lang, strict=attempt > 0, context=context)
+            try:
+                result = self.backend.translate(request)
+            except (ContextOverflow, OutputTruncated) as exc:
+                split_reason = str(exc)
+                if isinstance(exc, OutputTruncated) and attempt < retries:
+                    # A stream that ended early is often a passing fault: ask again
+                    # before splitting (or, for one piece, giving up on it).
+                    report.problems.append(split_reason)
+                    continue
+                break
+            except RequestFailed as exc:
+                self._keep(pending, report, f"request failed: {exc}", failure=True)
+                return
+            self._account(report, result)
+            if result.finish == "length":
+                if clean.is_looping(result.text):
+                    # A runaway repetition, not a cut translation: a quality problem
+                    # of the model, handled like any answer that fails its checks.
+                    report.problems.append("repetition loop")
+                    continue
+                split_reason = _RAN_AWAY
+                report.problems.append(split_reason)
+                break
+            pending = self._accept(pending, request, result, job.lang, report)
+            if not pending:
+                return
+        if len(pending) > 1:
+            half = len(pending) // 2
+            self._translate(job, pending[:half], report, context)
+            self._translate(job, pending[half:], report, context)
+            return
+        if split_reason == _RAN_AWAY:
+            # One piece, and the model wrote past a bound of twice its length plus
+            # 64 tokens: it never stopped. Nothing was cut that splitting could fix;
+            # like a loop, it is the model's failure, kept in the source with a warning.
+            self._keep(pending, report, "the model did not stop (answer ran past its bound)")
+            return
+        self._keep(pending, report, split_reason or "failed its checks", failure=bool(split_reason))
+
+    def _accept(
+        self,
+        pending: list[Piece],
+        request: Request,
+        result: Result,
+        lang: str,
+        report: ChunkReport,
+    ) -> list[Piece]:
+        """Clean and check the answer; store the pieces that pass; return the rest."""
+        answer = clean.clean(result.text, source=request.prompt.text)
+        parts = chunks.split_answer(answer, len(pending))
+        if parts is None:
+            report.problems.append("the answer has a different number of paragraphs")
+            return pending
+        failed = []
+        stored: list[tuple[str, Entry]] = []
+        for piece, part in zip(pending, parts, strict=True):
+            problems = validate.check_segment(
+                piece.protected.text,
+                part,
+                block=piece.block,
+                source_lang=self.opts.source,
+                target_lang=lang,
+            )
+            if not problems:
+                try:
+                    protect.restore(part, piece.protected)
+                except ValidationFailed as exc:
+                    problems = exc.problems
+            if problems:
+                report.problems += problems
+                failed.append(piece)
+                continue
+            piece.translation = part
+            stored.append((piece.key, self._entry(part, result)))
+        # Committed now: a crash later never costs this work again.
+        self.memory.put_many(stored)
+        return failed
+
+    def _request(
+        self,
+        pieces: Sequence[Piece],
+        lang: str,
+        strict: bool,
+        context: tuple[str, str] | None,
+    ) -> Request:
+        t = self.cfg.translate
+        system = self.system.replace("{target}", languages.name(lang))
+        if strict:
+            system += (
+                "\nYour previous answer was rejected. Translate ALL of the text, nothing else; "
+                "keep the same number of paragraphs and every ⟦n⟧ marker."
+            )
+        glossary = tuple(dict.fromkeys(e for p in pieces for e in p.glossary))
+        prompt = prompts.Prompt(
+            system=system,
+            text=chunks.join_pieces([p.protected.text for p in pieces]),
+            source_name=languages.name(self.opts.source),
+            target_name=languages.name(lang),
+            examples=prompts.examples_for(self.opts.source, lang),
+            context=context,
+            glossary=glossary,
+        )
+        source_tokens = sum(p.tokens for p in pieces)
+        return Request(
+            prompt=prompt,
+            max_tokens=int(source_tokens * t.max_output_ratio) + 64,
+            temperature=0.0 if strict else t.temperature,
+            top_p=t.top_p,
+            seed=t.seed,
+            estimated_prompt_tokens=estimate_prompt_tokens(prompt),
+        )
+
+    def _keep(
+        self, pieces: Sequence[Piece], report: ChunkReport, why: str, *, failure: bool = False
+    ) -> None:
+        """Give up on ``pieces``: they are written in the source language.
+
+        A backend failure is retried by the next run (the output is recorded
+        incomplete); a piece whose every answer failed the checks is stored in
+        the memory as kept, and asked again only with --retry-kept.
+        """
+        for p in pieces:
+            p.kept = True
+        if failure:
+            report.failed += len(pieces)
+            report.failure = why
+        else:
+            self.memory.put_many(
+                [(p.key, self._entry(p.protected.text, None, kept=True)) for p in pieces]
+            )
+        if why not in report.problems:
+            report.problems.append(why)
+
+    def _entry(self, text: str, result: Result | None, *, kept: bool = False) -> Entry:
+        return Entry(
+            translation=text,
+            model=self.totals.model,
+            prompt_tokens=result.prompt_tokens if result else 0,
+            output_tokens=result.output_tokens if result else 0,
+            seconds=result.seconds if result else 0.0,
+            created=time.time(),
+            kept=kept,
+        )
+
+    def _account(self, report: ChunkReport, result: Result) -> None:
+        report.prompt_tokens += result.prompt_tokens
+        report.output_tokens += result.output_tokens
+        report.seconds += result.seconds
+        with self._lock:
+            self.totals.requests += 1
+            self.totals.prompt_tokens += result.prompt_tokens
+            self.totals.output_tokens += result.output_tokens
+            self.totals.model_seconds += result.seconds
+
+
+# ------------------------------------------------------------------------ failing fast
+
+# What varies between two reports of one check: details in parentheses, markers, counts.
+_DIGITS = re.compile(rf"\(.*?\)|{MARKER_RE.pattern}|\d+")
+
+
+class FailFast:
+    """Stop a run whose model cannot do the job, before it costs thousands of requests.
+
+    A chunk counts against the model when most of its pieces end kept in the
+    source language because their answers failed a check. When the first ``RUN``
+    chunks all do, for one and the same check, or ``MOST`` of the first
+    ``WINDOW`` do, the model is not going to do better on the rest: with one
+    that never writes the target script, the 140 TiDB pages cost 10,648
+    requests through retries and splits before this rule. A backend failure is
+    not the model's answer and does not count.
+    """
+
+    RUN = 8
+    WINDOW = 20
+    MOST = 15
+
+    def __init__(self, cancel: threading.Event) -> None:
+        self._cancel = cancel
+        self._lock = threading.Lock()
+        self._seen = 0
+        self._failed: Counter[str] = Counter()  # check -> chunks it kept
+
+    def record(self, report: ChunkReport, kept: int, lang: str) -> None:
+        checks = _checks(report) if kept * 2 > report.pieces and not report.failed else set()
+        with self._lock:
+            if self._seen >= self.WINDOW:
+                return
+            self._seen += 1
+            self._failed.update(checks)
+            seen = self._seen
+            check, count = self._failed.most_common(1)[0] if self._failed else ("", 0)
+        tripped = (seen == self.RUN and count == seen) or (
+            seen == self.WINDOW and count >= self.MOST
+        )
+        if tripped:
+            self._cancel.set()
+            raise ModelUnfit(
+                f"stopped after the first {seen} chunks: {count} of them failed the same "
+                f"check ({check}). {_likely_cause(check, lang)} "
+                "Finished files and chunks are kept."
+            )
+
+
+def _checks(report: ChunkReport) -> set[str]:
+    """The checks a chunk's answers failed, numbers left out."""
+    kinds = {" ".join(_DIGITS.sub("", p).split()) for p in report.problems}
+    return kinds - {"failed its checks", ""}
+
+
+def _likely_cause(check: str, lang: str) -> str:
+    name = languages.name(lang)
+    if check.startswith("no ") and check.endswith("script in the answer"):
+        return f"The model answers without any {name} script: is it able to write {name}?"
+    if check == "answer echoes the source":
+        return f"The model repeats the text instead of translating it: can it write {name}?"
+    if check.startswith("placeholder"):
+        return (
+            "The model drops the ⟦n⟧ markers that stand for code and links: "
+            "try a larger or instruction-tuned model."
+        )
+    if check in ("repetition loop", "the model did not stop"):
+        return "The model repeats itself until the token limit: try a larger model."
+    return "The model's answers do not pass this check: try a larger model."
+
+
+# ------------------------------------------------------------------------ the workers
+
+T = TypeVar("T")
+
+
+class Workers:
+    """Daemon threads that run the chunks; ``with`` waits for them only on success.
+
+    Not ThreadPoolExecutor: its threads are joined at interpreter exit, so after
+    Ctrl-C or SIGTERM the process would wait for the request in flight, minutes
+    on a local model, for an answer it throws away. Workers write no files (the
+    main thread does), and each finished chunk is already in the memory, so
+    leaving one behind loses nothing and cannot leave a half-written output.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None]
+        self._queue = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"chunk-{i}", daemon=True) for i in range(size)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        future: Future[T] = Future()
+        self._queue.put((future, lambda: fn(*args)))
+        return future
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, call = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(call())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        if exc_type is None:
+            for thread in self._threads:
+                thread.join()
+
+
+def submit(
+    pool: Workers, executor: Executor, jobs: Sequence[FileJob]
+) -> dict[int, list[Future[list[ChunkReport]]]]:
+    """Queue every job's chunks; returns each job's futures by ``id(job)``.
+
+    With previous-chunk context each chunk sees the one before it, so a file's
+    chunks go in order on one worker; files still run side by side.
+    """
+    futures: dict[int, list[Future[list[ChunkReport]]]] = {}
+    for job in jobs:
+        if not job.chunks:
+            continue
+        if executor.cfg.translate.previous_chunk_context:
+            futures[id(job)] = [pool.submit(executor.run_chunks, job, job.chunks)]
+        else:
+            futures[id(job)] = [pool.submit(executor.run_chunks, job, [c]) for c in job.chunks]
+    return futures
