@@ -11,9 +11,23 @@ whole file is.
 
 from __future__ import annotations
 
-from pipeline import cjk, documents, front_matter, languages, protect, segments, validate
+from collections.abc import Callable
+from pathlib import PurePosixPath
+
+from pipeline import (
+    anchors,
+    cjk,
+    discover,
+    documents,
+    front_matter,
+    languages,
+    protect,
+    segments,
+    validate,
+)
 from pipeline.errors import ValidationFailed
 from pipeline.plan import FileJob, Slot
+from pipeline.targets import destination
 
 
 def assemble(job: FileJob) -> bytes:
@@ -26,6 +40,8 @@ def assemble(job: FileJob) -> bytes:
     body = _body(job)
     if job.doc.markdown:
         body = _check_structure(job, body)
+        # Translated headings keep their source ids: links to them still land.
+        body = anchors.keep_ids(job.doc.text, body, job.site)
     report.kept = sum(p.kept for p in job.pieces)
     return documents.encode(job.doc, body, _front_matter(job))
 
@@ -34,7 +50,7 @@ def _check_structure(job: FileJob, body: str) -> str:
     source = job.doc.text
     want = job.source_structure or source
     # Each segment's links were checked with it: compare blocks only.
-    problems = validate.compare_structure(want, body, links=False)
+    problems = _structure_problems(job, want, body)
     if not problems:
         return body
     # First keep in the source the segments whose translation, rendered in
@@ -46,12 +62,26 @@ def _check_structure(job: FileJob, body: str) -> str:
                 for p in part.pieces:
                     p.kept = True
     body = _body(job)
-    if validate.compare_structure(want, body, links=False):
+    if _structure_problems(job, want, body):
         for p in job.pieces:
             p.kept = True
         job.report.message = "kept in the source language: " + "; ".join(problems[:3])
         return source
     return body
+
+
+def _structure_problems(job: FileJob, want: validate.Structure | str, body: str) -> list[str]:
+    if not isinstance(want, validate.Structure) or job.site.kind == "plain":
+        return validate.compare_structure(want, body, links=False)
+    # Site syntax (admonition bodies, code shortcodes) parses differently: the
+    # output is parsed as the source was.
+    got = validate.block_structure(segments.parse(body, site=job.site))
+    if [b.sig for b in got.blocks] == [b.sig for b in want.blocks]:
+        return []
+    for w, g in zip(want.blocks, got.blocks, strict=False):
+        if w.sig != g.sig:
+            return [f"line {w.line}: the block structure changed"]
+    return ["the number of blocks changed"]
 
 
 def _front_matter(job: FileJob) -> str | None:
@@ -73,27 +103,52 @@ def _front_matter(job: FileJob) -> str | None:
 
 
 def _body(job: FileJob) -> str:
+    rename = _renamer(job)
     return "".join(
-        part.source if isinstance(part, segments.Segment) else _render(part, job.lang)
+        part.source if isinstance(part, segments.Segment) else _render(part, job.lang, rename)
         for part in job.parts
     )
 
 
-def _render(slot: Slot, lang: str) -> str:
+Rename = Callable[[PurePosixPath], "str | None"]
+
+
+def _renamer(job: FileJob) -> Rename | None:
+    """Suffix layout: a link to a page that is translated too points at its translation."""
+    if not job.site.link_translations or job.target.layout != "suffix":
+        return None
+    folder = job.source.src.parent
+
+    def rename(path: PurePosixPath) -> str | None:
+        page = folder / path
+        if not page.is_file() or discover.has_language_suffix(path, (job.lang,)):
+            return None
+        return destination(PurePosixPath(path.name), job.target).name
+
+    return rename
+
+
+def _render(slot: Slot, lang: str, rename: Rename | None = None) -> str:
     assert slot.segment is not None
-    if all(p.kept for p in slot.pieces):
+    if all(p.kept for p in slot.pieces) and rename is None:
         return slot.segment.source
-    return segments.render(slot.segment, join_slot(slot, lang))
+    return segments.render(slot.segment, join_slot(slot, lang, rename))
 
 
-def join_slot(slot: Slot, lang: str) -> str:
-    """A slot's text in the target language: its pieces restored and joined."""
+def join_slot(slot: Slot, lang: str, rename: Rename | None = None) -> str:
+    """A slot's text in the target language: its pieces restored and joined.
+
+    ``rename``: relative page links are pointed at the translated pages."""
     texts = []
     for p in slot.pieces:
+        protected = p.protected
+        if rename is not None and protected.spans:
+            spans = anchors.translate_links(protected.spans, rename)
+            protected = protect.Protected(protected.text, spans)
         if p.kept or p.translation is None:
-            texts.append(protect.restore(p.protected.text, p.protected))
+            texts.append(protect.restore(protected.text, protected))
         else:
-            texts.append(protect.restore(p.translation, p.protected))
+            texts.append(protect.restore(p.translation, protected))
     cjk_target = languages.base(lang) in languages.CJK
     out = texts[0]
     for sep, text in zip(slot.separators, texts[1:], strict=True):

@@ -70,6 +70,20 @@ class BackendCommon:
 
 
 @dataclass(frozen=True)
+class SiteSettings:
+    """[site]: which site generator renders the documents, and what to keep working."""
+
+    kind: str = "auto"
+    anchors: str = "all"
+    text_params: tuple[str, ...] = ("alt", "caption", "title")
+    link_translations: bool = True
+
+
+SITE_KINDS = ("auto", "plain", "github", "docusaurus", "hugo", "jekyll", "mkdocs")
+SITE_ANCHORS = ("all", "off")
+
+
+@dataclass(frozen=True)
 class Config:
     """The merged settings of one run, typed once here at the boundary.
 
@@ -90,6 +104,7 @@ class Config:
     # lang -> ((term, translation), ...)
     glossary: MappingProxyType[str, tuple[tuple[str, str], ...]]
     path: Path | None = None
+    site: SiteSettings = SiteSettings()
 
     def glossary_entries(self, lang: str) -> tuple[tuple[str, str], ...]:
         """The glossary for ``lang`` (pt-br), else for its base language (pt)."""
@@ -208,6 +223,16 @@ def _build(merged: dict[str, Any], where: str) -> Config:
         raise ConfigError(
             f"{where}: unknown role {t['role']!r}; roles in the config: {', '.join(sorted(roles))}"
         )
+    site = merged["site"]
+    if site["kind"] not in SITE_KINDS:
+        raise ConfigError(
+            f"{where}: site.kind must be one of {', '.join(SITE_KINDS)}, got {site['kind']!r}"
+        )
+    if site["anchors"] not in SITE_ANCHORS:
+        raise ConfigError(
+            f"{where}: site.anchors must be one of {', '.join(SITE_ANCHORS)}, "
+            f"got {site['anchors']!r}"
+        )
     f = merged["files"]
     return Config(
         translate=Translate(**t),
@@ -227,4 +252,10 @@ def _build(merged: dict[str, Any], where: str) -> Config:
         do_not_translate=tuple(merged["glossary"]["do_not_translate"]),
         glossary=MappingProxyType(glossary),
         path=None if where == "the command line" else Path(where),
+        site=SiteSettings(
+            kind=site["kind"],
+            anchors=site["anchors"],
+            text_params=tuple(site["text_params"]),
+            link_translations=site["link_translations"],
+        ),
     )

@@ -32,6 +32,7 @@ from markdown_it.rules_inline import image as _image_rule
 from markdown_it.rules_inline import link as _link_rule
 
 from pipeline.errors import ValidationFailed
+from pipeline.sites import PLAIN, Site
 
 __all__ = [
     "MARKER_RE",
@@ -134,8 +135,13 @@ def _linklike(rule: _InlineRule, *, image: bool) -> _InlineRule:
         after = label_end + 1
         src = state.src
         if end > after + 1 and src[after] == "(":
-            if src[after + 1 : end - 1].strip():
-                _record(state, after + 1, end - 1)  # [text](destination "title")
+            destination_end = _titled_destination_end(src, after + 1, end - 1)
+            if destination_end is not None:
+                # [text](destination "title"): the title is translated, and
+                # stays a title the checks can parse.
+                _record(state, after + 1, destination_end)
+            elif src[after + 1 : end - 1].strip():
+                _record(state, after + 1, end - 1)  # [text](destination)
         elif end > after + 2 and src[after] == "[":
             _record(state, after + 1, end - 1)  # [text][label]
         else:
@@ -143,6 +149,27 @@ def _linklike(rule: _InlineRule, *, image: bool) -> _InlineRule:
         return True
 
     return recording
+
+
+def _titled_destination_end(src: str, begin: int, end: int) -> int | None:
+    """Where the destination of ``(destination "title")`` ends, when its title has
+    words to translate; else None."""
+    pos = begin
+    while pos < end and src[pos] in " \t\n":
+        pos += 1
+    destination = _link_destination(src, pos, end)
+    if not destination.ok or destination.pos == pos:
+        return None
+    after = destination.pos
+    pos = after
+    while pos < end and src[pos] in " \t\n":
+        pos += 1
+    if pos >= end or pos == after:
+        return None
+    title = parseLinkTitle(src, pos, end)
+    if not title.ok or not _LETTER_RE.search(title.str):
+        return None
+    return after
 
 
 _TEXT_STOP_RE = re.compile(r"[`\[\]!<&\\]")
@@ -398,11 +425,15 @@ def _simple_scan(content: str) -> tuple[list[Span], int] | None:
 
 
 @functools.lru_cache(maxsize=8192)
-def _analyse(content: str) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
+def _analyse(
+    content: str, mdx: bool = False, text_params: tuple[str, ...] = ()
+) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
     """Protected spans of ``content`` and the plain text runs left between them.
 
     Cached: split() asks to decide whether anything translatable is left, and
     the caller's protect() of the same content then costs almost nothing.
+    ``mdx``: JSX tags and ``{...}`` expressions are code too. ``text_params``:
+    the values of these shortcode parameters stay translatable.
     """
     candidates: list[Span] = []
     if _MARKUP_RE.search(content):
@@ -425,7 +456,58 @@ def _analyse(content: str) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
                     extra.append(match.span())
         if extra:
             spans = _select([*spans, *extra])
+    if mdx and ("{" in content or "<" in content):
+        spans = _select([*spans, *_mdx_spans(content, spans)])
+    if text_params and "{{" in content:
+        spans = _open_text_params(content, spans, text_params)
     return tuple(spans), tuple(_gaps(len(content), spans))
+
+
+# A JSX tag: <Tabs>, </TabItem>, <Admonition type="tip" />, <>, </>.
+_JSX_TAG_RE = re.compile(r"</?[A-Za-z][\w.:-]*(?:\s(?:[^<>{}]|\{[^{}]*\})*)?/?>|</?>")
+
+
+def _mdx_spans(content: str, spans: Sequence[Span]) -> list[Span]:
+    """JSX tags and balanced ``{...}`` expressions in the text between ``spans``."""
+    found: list[Span] = []
+    for begin, end in _gaps(len(content), spans):
+        found.extend(m.span() for m in _JSX_TAG_RE.finditer(content, begin, end))
+        pos = begin
+        while (start := content.find("{", pos, end)) >= 0:
+            depth = 0
+            for index in range(start, end):
+                if content[index] == "{":
+                    depth += 1
+                elif content[index] == "}":
+                    depth -= 1
+                    if depth == 0:
+                        found.append((start, index + 1))
+                        pos = index + 1
+                        break
+            else:
+                break  # never closed: MDX would refuse it anyway, leave it be
+    return found
+
+
+_SHORTCODE_RE = re.compile(r"\{\{[<%]")
+
+
+def _open_text_params(content: str, spans: Sequence[Span], names: tuple[str, ...]) -> list[Span]:
+    """Cut each shortcode span around the values of its text parameters
+    (``alt="A cat"``): the name and the other parameters stay protected."""
+    pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r')="([^"\n]*)"')
+    out: list[Span] = []
+    for begin, end in spans:
+        if not _SHORTCODE_RE.match(content, begin):
+            out.append((begin, end))
+            continue
+        done = begin
+        for match in pattern.finditer(content, begin, end):
+            if _LETTER_RE.search(match.group(1)):
+                out.append((done, match.start(1)))
+                done = match.end(1)
+        out.append((done, end))
+    return out
 
 
 @functools.lru_cache(maxsize=64)
@@ -434,16 +516,17 @@ def _terms_re(terms: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
 
 
-def protect(content: str, *, do_not_translate: Sequence[str] = ()) -> Protected:
+def protect(content: str, *, do_not_translate: Sequence[str] = (), site: Site = PLAIN) -> Protected:
     """Replace what must come out byte-identical by ⟦1⟧, ⟦2⟧, ... in order.
 
     Protected: code spans, autolinks, inline HTML, entities, link and image
     destinations (their text stays translatable), reference labels, footnote
     references, shortcodes and Liquid tags, $math$, bare URLs, ``{#id}``
     attributes, literal ⟦ and ⟧, and the ``do_not_translate`` terms as whole
-    words (case-sensitive).
+    words (case-sensitive). ``site``: MDX's JSX tags and ``{...}`` expressions
+    too; a Hugo shortcode's text parameters stay translatable.
     """
-    spans, runs = _analyse(content)
+    spans, runs = _analyse(content, site.mdx, site.text_params)
     terms = tuple(term for term in do_not_translate if term)
     if terms:
         pattern = _terms_re(terms)
@@ -502,7 +585,7 @@ def renumber(text: str, spans: Sequence[str]) -> Protected:
     return Protected(MARKER_RE.sub(sub, text), tuple(local))
 
 
-def has_letters(content: str) -> bool:
+def has_letters(content: str, *, site: Site = PLAIN) -> bool:
     """Whether any letter is left outside the spans protect() would take.
 
     Cached with the spans: the protect() of the same content that follows
@@ -510,5 +593,5 @@ def has_letters(content: str) -> bool:
     """
     if _LETTER_RE.search(content) is None:
         return False
-    _, runs = _analyse(content)
+    _, runs = _analyse(content, site.mdx, site.text_params)
     return any(_LETTER_RE.search(content, begin, end) for begin, end in runs)

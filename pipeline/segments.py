@@ -27,6 +27,7 @@ from markdown_it.rules_block import table as _table_rule
 from markdown_it.token import Token
 
 from pipeline.protect import has_letters
+from pipeline.sites import PLAIN, Site
 
 Kind = Literal["verbatim", "prose"]
 
@@ -172,6 +173,136 @@ def _block_parser() -> MarkdownIt:
 
 _BLOCK_MD = _block_parser()
 
+# --------------------------------------------------------------------------
+# Site syntax (pipeline.sites): extra block rules, one parser per site.
+
+_SITE_TITLE = "site_title"  # token: a line whose keyword stays, meta["title"] = (begin, end)
+_SITE_VERBATIM = "site_verbatim"  # token: lines kept whole
+_INTERRUPTS = ["paragraph", "reference", "blockquote", "list"]
+
+
+def _line_text(state: StateBlock, line: int) -> tuple[int, str]:
+    """(column where the line's text starts, the text) of a source line."""
+    begin = state.bMarks[line] + state.tShift[line]
+    return state.tShift[line], state.src[begin : state.eMarks[line]]
+
+
+def _verbatim_rule(blocks: tuple[tuple[str, str], ...]) -> _BlockRule:
+    compiled = [(re.compile(o), re.compile(c) if c else None) for o, c in blocks]
+
+    def rule(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+        if state.sCount[start] - state.blkIndent >= 4:
+            return False
+        _, text = _line_text(state, start)
+        found = next(
+            ((m, closer) for opener, closer in compiled if (m := opener.match(text))), None
+        )
+        if found is None:
+            return False
+        opened, closer = found
+        last = -1
+        if closer is None:  # to the next blank line
+            last = start
+            while last + 1 < end and not state.isEmpty(last + 1):
+                last += 1
+        else:
+            for line in range(start, end):
+                _, text = _line_text(state, line)
+                if closer.search(text, opened.end() if line == start else 0):
+                    last = line
+                    break
+            if last < 0:
+                return False  # never closed: not this construct
+        if silent:
+            return True
+        token = state.push(_SITE_VERBATIM, "", 0)
+        token.map = [start, last + 1]
+        state.line = last + 1
+        return True
+
+    return rule
+
+
+def _title_token(state: StateBlock, line: int, match: re.Match[str], column: int) -> None:
+    token = state.push(_SITE_TITLE, "", 0)
+    token.map = [line, line + 1]
+    group = "title" if match.group("title") is not None else "btitle"
+    if group in match.re.groupindex and match.group(group):
+        token.meta = {"title": (column + match.start(group), column + match.end(group))}
+
+
+def _directive_rule(pattern: str) -> _BlockRule:
+    compiled = re.compile(pattern)
+
+    def rule(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+        if state.sCount[start] - state.blkIndent >= 4:
+            return False
+        column, text = _line_text(state, start)
+        match = compiled.match(text)
+        if match is None:
+            return False
+        if not silent:
+            _title_token(state, start, match, column)
+            state.line = start + 1
+        return True
+
+    return rule
+
+
+def _indented_container_rule(pattern: str) -> _BlockRule:
+    compiled = re.compile(pattern)
+
+    def rule(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+        if state.sCount[start] - state.blkIndent >= 4:
+            return False
+        column, text = _line_text(state, start)
+        match = compiled.match(text)
+        if match is None:
+            return False
+        if silent:
+            return True
+        indent = state.sCount[start]
+        last = start
+        line = start + 1
+        while line < end:
+            if not state.isEmpty(line):
+                if state.sCount[line] < indent + 4:
+                    break
+                last = line
+            line += 1
+        _title_token(state, start, match, column)
+        if last > start:
+            saved = state.blkIndent, state.parentType, state.lineMax
+            state.blkIndent = indent + 4
+            state.parentType = "paragraph"
+            state.lineMax = last + 1
+            state.md.block.tokenize(state, start + 1, last + 1)
+            state.blkIndent, state.parentType, state.lineMax = saved
+        state.line = last + 1
+        return True
+
+    return rule
+
+
+@functools.lru_cache(maxsize=16)
+def _site_parser(site: Site) -> MarkdownIt:
+    if site.verbatim_blocks == () and not site.directive and not site.indented_container:
+        return _BLOCK_MD
+    md = _block_parser()
+    ruler = md.block.ruler
+    if site.verbatim_blocks:
+        verbatim = _verbatim_rule(site.verbatim_blocks)
+        ruler.before("fence", _SITE_VERBATIM, verbatim, {"alt": _INTERRUPTS})
+    if site.directive:
+        ruler.before(
+            "fence", "site_directive", _directive_rule(site.directive), {"alt": _INTERRUPTS}
+        )
+    if site.indented_container:
+        container = _indented_container_rule(site.indented_container)
+        ruler.before("fence", "site_container", container, {"alt": _INTERRUPTS})
+    return md
+
+
 # What a prefix may be made of: indentation, blockquote markers, list markers
 # and an ATX heading's opening "#"s (each followed by a space or tab), then
 # whatever Unicode whitespace markdown-it strips off a first line.
@@ -222,15 +353,20 @@ def _prose(
     pieces: list[tuple[int, int]],
     newline: str,
     extra_suffix: str = "",
+    *,
+    any_prefix: bool = False,
+    site: Site = PLAIN,
 ) -> Segment | None:
-    """Build a prose segment from (content start, content end) per line, or None."""
+    """Build a prose segment from (content start, content end) per line, or None.
+
+    ``any_prefix``: a site title's prefix is its keyword (":::tip "), not a container's."""
     prefixes = []
     contents = []
     suffixes = []
     for offset, (begin, finish) in enumerate(pieces):
         body, ending = lines[start + offset]
         prefix = body[:begin]
-        if begin and _PREFIX_RE.fullmatch(prefix) is None:
+        if begin and not any_prefix and _PREFIX_RE.fullmatch(prefix) is None:
             return None
         prefixes.append(prefix)
         contents.append(body[begin:finish])
@@ -239,7 +375,7 @@ def _prose(
     content = "\n".join(contents)
     if block != "text" and content.startswith("$$"):
         return None  # display math
-    if not has_letters(content):
+    if not has_letters(content, site=site):
         return None
     source = "".join(body + ending for body, ending in lines[start : start + len(pieces)])
     return Segment(
@@ -249,7 +385,7 @@ def _prose(
         block=block,
         line_prefixes=tuple(prefixes),
         line_suffixes=tuple(suffixes),
-        continuation="" if block == "heading" else _continuation(prefixes[0]),
+        continuation="" if block == "heading" or any_prefix else _continuation(prefixes[0]),
         newline=newline,
     )
 
@@ -293,13 +429,20 @@ def _atx_piece(body: str, content: str) -> tuple[int, int] | None:
 
 def _leaves(parsed: Parsed, lines: list[tuple[str, str]], newline: str) -> Iterator[_Leaf]:
     tokens, normalized, table_columns = parsed.tokens, parsed.lines, parsed.table_columns
+    site = parsed.site
     for index, token in enumerate(tokens):
         if token.map is None or token.type not in _LEAF_TYPES:
             continue
         start, end = token.map
         end = min(end, len(lines))
         segment: Segment | None = None
-        if token.type == "table_open":
+        if token.type == _SITE_TITLE:
+            span = token.meta.get("title") if token.meta else None
+            if span is not None and end == start + 1:
+                segment = _prose(
+                    lines, start, "heading", [span], newline, any_prefix=True, site=site
+                )
+        elif token.type == "table_open":
             columns = table_columns.get(start)
             if columns is not None and len(columns) == end - start:
                 pieces = []
@@ -309,28 +452,30 @@ def _leaves(parsed: Parsed, lines: list[tuple[str, str]], newline: str) -> Itera
                         break
                     pieces.append((column, finish))
                 else:
-                    segment = _prose(lines, start, "table", pieces, newline)
+                    segment = _prose(lines, start, "table", pieces, newline, site=site)
         else:
             content = tokens[index + 1].content
             if token.type == "paragraph_open":
                 aligned = _align(normalized, start, content)
                 if aligned is not None and len(aligned) == end - start:
-                    segment = _prose(lines, start, "paragraph", aligned, newline)
+                    segment = _prose(lines, start, "paragraph", aligned, newline, site=site)
             elif token.markup.startswith("#"):
                 piece = _atx_piece(normalized[start], content)
                 if piece is not None and end == start + 1:
-                    segment = _prose(lines, start, "heading", [piece], newline)
+                    segment = _prose(lines, start, "heading", [piece], newline, site=site)
             else:
                 # Setext: the underline is kept whole in the last line's suffix.
                 aligned = _align(normalized, start, content)
                 if aligned is not None and len(aligned) == end - start - 1:
                     underline = "".join(lines[end - 1])
-                    segment = _prose(lines, start, "heading", aligned, newline, underline)
+                    segment = _prose(
+                        lines, start, "heading", aligned, newline, underline, site=site
+                    )
         if segment is not None:
             yield _Leaf(start, end, segment)
 
 
-_LEAF_TYPES = frozenset({"paragraph_open", "heading_open", "table_open"})
+_LEAF_TYPES = frozenset({"paragraph_open", "heading_open", "table_open", _SITE_TITLE})
 
 
 def _verbatim(lines: list[tuple[str, str]], start: int, end: int) -> Segment:
@@ -350,28 +495,34 @@ class Parsed:
     tokens: list[Token]
     lines: list[str]  # the body's lines as markdown-it counts them ("\r\n", "\r" -> "\n")
     table_columns: dict[int, list[int]]  # table start line -> where each row's content starts
+    site: Site = PLAIN  # the site syntax it was parsed with
 
 
-def parse(text: str) -> Parsed:
-    """Parse a body's blocks once: hand the result to split() and validate.block_structure()."""
+def parse(text: str, *, site: Site = PLAIN) -> Parsed:
+    """Parse a body's blocks once: hand the result to split() and validate.block_structure().
+
+    ``site``: a site generator's block syntax (admonitions, code shortcodes, MDX
+    import lines) is recognised too."""
     normalized_text = _NEWLINE_RE.sub("\n", text).replace("\0", "\ufffd")
     env: dict[str, Any] = {}
-    tokens = _BLOCK_MD.parse(normalized_text, env)
-    return Parsed(text, tokens, normalized_text.split("\n"), env.get(_TABLE_PREFIXES, {}))
+    tokens = _site_parser(site).parse(normalized_text, env)
+    return Parsed(text, tokens, normalized_text.split("\n"), env.get(_TABLE_PREFIXES, {}), site)
 
 
-def split(text: str, *, markdown: bool = True, parsed: Parsed | None = None) -> list[Segment]:
+def split(
+    text: str, *, markdown: bool = True, parsed: Parsed | None = None, site: Site = PLAIN
+) -> list[Segment]:
     """Cut a document body into verbatim and prose segments. join(split(t)) == t for every t.
 
-    ``parsed`` is ``parse(text)`` when the caller keeps it for the structure check
-    (Markdown only); without it the body is parsed here.
+    ``parsed`` is ``parse(text, site=site)`` when the caller keeps it for the
+    structure check (Markdown only); without it the body is parsed here.
     """
     lines = _lines(text)
     newline = _first_newline(text)
     if not markdown:
         return _split_plain(lines, newline)
     if parsed is None:
-        parsed = parse(text)
+        parsed = parse(text, site=site)
     elif parsed.text is not text and parsed.text != text:
         raise ValueError("split(): parsed is the parse of another text")
     segments: list[Segment] = []

@@ -8,6 +8,7 @@ output root.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -88,6 +89,8 @@ def settings_hash(cfg: Config, opts: RunOptions, lang: str) -> str:
             # re-translates only the pieces whose applicable entries changed.
             "glossary": sorted(cfg.glossary_entries(lang)),
             "do_not_translate": sorted(cfg.do_not_translate),
+            # Site syntax and anchors change what is written around the prose.
+            "site": dataclasses.asdict(cfg.site),
         }
     )
 

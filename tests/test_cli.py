@@ -37,7 +37,7 @@ def test_translates_folder_mirroring_tree(scripted: ScriptedBackend, sample: Pat
     for keep in (
         "```bash\ntranslate-dir notes/ --to zh --model qwen2.5:7b\n"
         'echo "done" # not translated\n```',
-        'https://example.com/images/pipeline.png "The pipeline"',
+        "https://example.com/images/pipeline.png",
         "date: 2026-03-14\nslug: local-translation-pipeline\ntags: [llm, privacy, markdown]",
         "# Comments in front matter are kept as they are.",
         "<!-- TODO: add a section about glossaries -->",
@@ -45,6 +45,8 @@ def test_translates_folder_mirroring_tree(scripted: ScriptedBackend, sample: Pat
         "`output/zh/`",
     ):
         assert keep in source and keep in blog
+    # Image titles are text a reader sees: translated, their target kept.
+    assert '"The pipeline"' in source and '"The pipeline"' not in blog
     assert "keep them on your own disk" not in blog.lower()
     assert "A small local model" not in blog
     assert "4 files" in err

@@ -476,7 +476,13 @@ def test_protect_code_spans() -> None:
 
 
 def test_protect_links_and_images() -> None:
-    assert spans('[click here](https://x.y "T")') == ("[click here](⟦1⟧)", ('https://x.y "T"',))
+    # A title's words are translated; the destination and the quotes are not.
+    assert spans('[click here](https://x.y "The T")') == (
+        '[click here](⟦1⟧ "The T")',
+        ("https://x.y",),
+    )
+    assert spans("![a cat](c.png 'Sleeping')") == ("![a cat](⟦1⟧ 'Sleeping')", ("c.png",))
+    assert spans('[x](https://x.y "1.2")') == ("[x](⟦1⟧)", ('https://x.y "1.2"',))
     assert spans("[a](https://en.wikipedia.org/wiki/Foo_(bar))") == (
         "[a](⟦1⟧)",
         ("https://en.wikipedia.org/wiki/Foo_(bar)",),
