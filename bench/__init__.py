@@ -18,4 +18,5 @@ FIGURES: dict[str, str] = {
     "concurrency": "bench.concurrency",
     "quality": "bench.quality",
     "fidelity": "bench.fidelity",
+    "review": "bench.review",
 }

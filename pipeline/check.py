@@ -12,6 +12,7 @@ from pathlib import Path
 from pipeline import manifest
 from pipeline.atomic import read_or_none
 from pipeline.discover import SourceFile
+from pipeline.memory import reviewed_counts
 from pipeline.report import FileReport, FileStatus
 from pipeline.targets import Target, destination, output_rel
 
@@ -30,25 +31,40 @@ _CHECK_STATUS: dict[manifest.Verdict, FileStatus] = {
 }
 
 
-def check(sources: Sequence[SourceFile], target: Target, *, all_sources: bool) -> list[FileReport]:
-    """Each output's state; with ``all_sources``, also the outputs whose source is gone."""
+def check(
+    sources: Sequence[SourceFile],
+    target: Target,
+    *,
+    all_sources: bool,
+    memory_path: Path | None = None,
+) -> list[FileReport]:
+    """Each output's state; with ``all_sources``, also the outputs whose source is gone.
+    With ``memory_path``, each current output's count of reviewed pieces too."""
     reports = []
     wanted = set()
+    hashes: list[tuple[str, str, str]] = []
     for src in sources:
         dest = destination(src.rel, target)
         rel = output_rel(dest, target)
         wanted.add(rel)
         record = target.manifest.get(rel)
+        source_bytes = read_or_none(src.src)
         verdict = manifest.verdict(
             record,
-            source_bytes=read_or_none(src.src),
+            source_bytes=source_bytes,
             output_bytes=read_or_none(dest),
             settings_hash=target.settings_hash,
         )
         report = FileReport(src.rel.as_posix(), str(dest), target.lang, _CHECK_STATUS[verdict])
         if record is not None and verdict in ("current", "edited"):
             report.kept = record.kept
+            if source_bytes is not None:
+                hashes.append((report.source, target.lang, manifest.file_hash(source_bytes)))
         reports.append(report)
+    if memory_path is not None:
+        reviewed = reviewed_counts(memory_path, hashes)
+        for report in reports:
+            report.reviewed = reviewed.get((report.source, report.lang), 0)
     if all_sources:
         for rel, record in target.manifest.items():
             if rel not in wanted and record.lang == target.lang:

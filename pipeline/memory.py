@@ -19,10 +19,11 @@ import sqlite3
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import ConfigError, TranslateDirError, WriteError
 
@@ -34,6 +35,10 @@ KEY_VERSION = 1
 
 # Below SQLite's historic 999-variable limit, so any build accepts it.
 _CHUNK = 900
+
+# Rejected answers kept per piece for the review page, and the longest stored.
+KEEP_REJECTIONS = 3
+_MAX_ANSWER = 4000
 
 # Seconds a writer waits for another process (a second run on another output
 # folder shares the memory) before SQLite reports "database is locked".
@@ -163,6 +168,65 @@ def m002_kept(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE entries ADD COLUMN kept INTEGER NOT NULL DEFAULT 0")
 
 
+@_migration
+def m003_review(db: sqlite3.Connection) -> None:
+    # Answers the checks rejected, so the review page can show them with the
+    # checks that rejected them (a piece's last few, not a log).
+    db.execute(
+        """
+        CREATE TABLE rejections (
+            key TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            problems TEXT NOT NULL,
+            created REAL NOT NULL,
+            PRIMARY KEY (key, answer)
+        ) WITHOUT ROWID
+        """
+    )
+    # Pieces a person reviewed and accepted (``--accept``), per source file and
+    # language; the source hash tells --check whether the review still applies.
+    db.execute(
+        """
+        CREATE TABLE reviews (
+            key TEXT NOT NULL,
+            source TEXT NOT NULL,
+            lang TEXT NOT NULL,
+            source_hash TEXT NOT NULL,
+            accepted REAL NOT NULL,
+            PRIMARY KEY (key, source, lang)
+        ) WITHOUT ROWID
+        """
+    )
+
+
+@_migration
+def m004_pending(db: sqlite3.Connection) -> None:
+    # Pieces written to a batch file (``batch export``), waiting for their
+    # answers (``batch import``): what is needed to check an answer.
+    db.execute(
+        """
+        CREATE TABLE pending (
+            key TEXT PRIMARY KEY,
+            piece TEXT NOT NULL,
+            created REAL NOT NULL
+        ) WITHOUT ROWID
+        """
+    )
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A piece exported for an offline batch: its protected text and how to check it."""
+
+    text: str
+    spans: tuple[str, ...]
+    block: str
+    source_lang: str
+    target_lang: str
+    model: str
+    document: str = ""  # the source file it came from, for messages
+
+
 class Memory:
     """One SQLite translation memory. Safe to share between worker threads."""
 
@@ -290,6 +354,111 @@ class Memory:
                 " output_tokens, seconds, created, kept) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            # A new translation has not been reviewed yet.
+            db.executemany("DELETE FROM reviews WHERE key = ?", [(key,) for key, _ in items])
+
+    def put_rejections(self, items: Sequence[tuple[str, str, Sequence[str]]]) -> None:
+        """Record answers the checks rejected: (key, answer, problems). The newest
+        ``KEEP_REJECTIONS`` per key are kept."""
+        if not items:
+            return
+        now = time.time()
+        with self._transaction() as db:
+            for key, answer, problems in items:
+                db.execute(
+                    "INSERT OR REPLACE INTO rejections (key, answer, problems, created)"
+                    " VALUES (?, ?, ?, ?)",
+                    (key, answer[:_MAX_ANSWER], json.dumps(list(problems)), now),
+                )
+                db.execute(
+                    "DELETE FROM rejections WHERE key = ? AND answer NOT IN (SELECT answer"
+                    " FROM rejections WHERE key = ? ORDER BY created DESC LIMIT ?)",
+                    (key, key, KEEP_REJECTIONS),
+                )
+
+    def rejections(self, keys: Sequence[str]) -> dict[str, list[tuple[str, list[str]]]]:
+        """Rejected (answer, problems) per key, oldest first."""
+        out: dict[str, list[tuple[str, list[str]]]] = {}
+        for rows in self._select(
+            "SELECT key, answer, problems FROM rejections WHERE key IN ({}) ORDER BY created",
+            keys,
+        ):
+            for key, answer, problems in rows:
+                out.setdefault(key, []).append((answer, json.loads(problems)))
+        return out
+
+    def peek(self, keys: Sequence[str]) -> dict[str, Entry]:
+        """Like ``get_many``, for looking only (the review page): no hit counters move."""
+        found: dict[str, Entry] = {}
+        for rows in self._select(
+            "SELECT key, translation, model, prompt_tokens, output_tokens, seconds,"
+            " created, kept FROM entries WHERE key IN ({})",
+            keys,
+        ):
+            for key, translation, model, prompt, output, seconds, created, kept in rows:
+                found[key] = Entry(
+                    translation, model, prompt, output, seconds, created, kept=bool(kept)
+                )
+        return found
+
+    def accept(self, items: Sequence[tuple[str, str, str, str]]) -> int:
+        """Record pieces as reviewed and accepted: (key, source, lang, source_hash).
+        Only keys with a stored translation count; returns how many did."""
+        if not items:
+            return 0
+        stored = self.peek([key for key, *_ in items])
+        rows = [(*item, time.time()) for item in items if item[0] in stored]
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO reviews (key, source, lang, source_hash, accepted)"
+                " VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+        return len(rows)
+
+    def reviewed(self, keys: Sequence[str]) -> set[str]:
+        """The keys among ``keys`` a person accepted (``--accept``)."""
+        return {
+            key
+            for rows in self._select("SELECT key FROM reviews WHERE key IN ({})", keys)
+            for (key,) in rows
+        }
+
+    def put_pending(self, items: Iterable[tuple[str, Pending]]) -> None:
+        """Record pieces exported for a batch, so that ``batch import`` can check
+        their answers without the documents."""
+        now = time.time()
+        rows = [(key, json.dumps(asdict(p), ensure_ascii=False), now) for key, p in items]
+        if not rows:
+            return
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO pending (key, piece, created) VALUES (?, ?, ?)", rows
+            )
+
+    def get_pending(self, keys: Sequence[str]) -> dict[str, Pending]:
+        out: dict[str, Pending] = {}
+        for rows in self._select("SELECT key, piece FROM pending WHERE key IN ({})", keys):
+            for key, piece in rows:
+                data = json.loads(piece)
+                out[key] = Pending(**{**data, "spans": tuple(data["spans"])})
+        return out
+
+    def drop_pending(self, keys: Sequence[str]) -> None:
+        with self._transaction() as db:
+            db.executemany("DELETE FROM pending WHERE key = ?", [(k,) for k in keys])
+
+    def _select(self, query: str, keys: Sequence[str]) -> Iterator[list[tuple[Any, ...]]]:
+        wanted = list(dict.fromkeys(keys))
+        for start in range(0, len(wanted), _CHUNK):
+            part = wanted[start : start + _CHUNK]
+            with self._lock:
+                try:
+                    rows = self._conn().execute(query.format(",".join("?" * len(part))), part)
+                    fetched = rows.fetchall()
+                except sqlite3.Error as exc:
+                    raise _failure(WriteError, self.path, exc) from None
+            yield fetched
 
     def stats(self) -> MemoryStats:
         with self._lock:
@@ -313,6 +482,8 @@ class Memory:
         with self._transaction() as db:
             (removed,) = db.execute("SELECT count(*) FROM entries").fetchone()
             db.execute("DELETE FROM entries")
+            db.execute("DELETE FROM rejections")
+            db.execute("DELETE FROM reviews")
             db.execute("UPDATE meta SET value = 0")
         with self._lock:
             db = self._conn()
@@ -330,6 +501,35 @@ class Memory:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+
+def reviewed_counts(
+    path: Path, files: Sequence[tuple[str, str, str]]
+) -> dict[tuple[str, str], int]:
+    """Pieces accepted by review per (source, lang) whose source is still
+    ``source_hash``: for ``--check``, which writes nothing, so the memory is
+    opened read-only and a missing one counts nothing."""
+    counts: dict[tuple[str, str], int] = {}
+    if not files or not path.exists():
+        return counts
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=_BUSY_TIMEOUT)
+    except sqlite3.Error:
+        return counts
+    try:
+        for source, lang, source_hash in files:
+            (n,) = db.execute(
+                "SELECT count(*) FROM reviews WHERE source = ? AND lang = ? AND source_hash = ?",
+                (source, lang, source_hash),
+            ).fetchone()
+            if n:
+                counts[(source, lang)] = int(n)
+    except sqlite3.Error:
+        # An older memory without the reviews table: nothing was reviewed.
+        return {}
+    finally:
+        db.close()
+    return counts
 
 
 def _failure(error: type[TranslateDirError], path: Path, exc: BaseException) -> TranslateDirError:

@@ -162,7 +162,7 @@ def test_creates_folders_and_uses_wal(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         applied = [row[0] for row in db.execute("SELECT name FROM _migrations")]
-    assert applied == ["m001_initial", "m002_kept"]
+    assert applied == ["m001_initial", "m002_kept", "m003_review", "m004_pending"]
 
 
 def test_persists_across_instances_and_migrates_once(tmp_path: Path) -> None:
@@ -172,7 +172,9 @@ def test_persists_across_instances_and_migrates_once(tmp_path: Path) -> None:
     with Memory(path) as mem:
         assert mem.get_many(["k"]) == {"k": entry("值")}
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT count(*) FROM _migrations").fetchone()[0] == 2
+        assert db.execute("SELECT count(*) FROM _migrations").fetchone()[0] == len(
+            memory_mod.MIGRATIONS
+        )
 
 
 def test_a_memory_from_before_kept_entries_is_migrated(tmp_path: Path) -> None:
