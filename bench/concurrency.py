@@ -68,10 +68,74 @@ def run(ctx: Context) -> Figure:
         f"{documents} one-chunk documents, server delay {delay * 1000:.0f} ms "
         "per request; throughput over the whole run (start-up included)."
     )
+    _scaling(ctx, fig, work)
     return fig
 
 
-def _rate(server: FakeOllama, source: Path, work: Path, level: int) -> float:
+# (slot levels, server delay in seconds, rounds of N documents) per mode.
+SCALING: dict[str, tuple[tuple[int, ...], float, int]] = {
+    "tiny": ((1, 4), 0.2, 4),
+    "quick": ((1, 4, 16), 0.5, 6),
+    "full": ((1, 4, 16, 64), 1.0, 8),
+}
+
+
+def _scaling(ctx: Context, fig: Figure, work: Path) -> None:
+    """N slots on one server, then the same N split over two servers (``--host``
+    twice): chunks per second against the ideal N / delay. Each level translates
+    ``rounds`` x N one-chunk documents, so every run lasts about ``rounds`` delays."""
+    levels, delay, rounds = ctx.pick(SCALING)
+    scaling: dict[str, float] = {}
+    for level in levels:
+        source = work / f"scale-{level}" / "input"
+        source.mkdir(parents=True)
+        for n in range(rounds * level):
+            (source / f"doc-{n:04d}.md").write_text(_DOC.format(n=n), encoding="utf-8")
+        ideal = level / delay
+        with serve(shout, delay=delay, slots=level) as one:
+            rate = _rate(one, source, work / f"scale-{level}" / "one", level)
+        scaling[f"{level} slots, one server"] = rate
+        fig.add(
+            f"{level} slots on one server: chunks/s vs ideal {ideal:g}",
+            rate / ideal,
+            "of ideal",
+            target=f"≥ {EFFICIENCY}",
+            ok=rate / ideal >= EFFICIENCY,
+        )
+        if level < 2:
+            continue
+        half = level // 2
+        with serve(shout, delay=delay, slots=half) as a, serve(shout, delay=delay, slots=half) as b:
+            rate = _rate(
+                a,
+                source,
+                work / f"scale-{level}" / "two",
+                level,
+                hosts=[f"{a.url}#slots={half}", f"{b.url}#slots={half}"],
+            )
+            share = a.chats / max(1, a.chats + b.chats)
+        scaling[f"{level} slots, two servers"] = rate
+        fig.add(
+            f"{level} slots over two servers ({half} each): chunks/s vs ideal {ideal:g}",
+            rate / ideal,
+            "of ideal",
+            target=f"≥ {EFFICIENCY}",
+            ok=rate / ideal >= EFFICIENCY,
+        )
+        fig.add(f"{level} slots over two servers: share of the first", share, "", target="≈ 0.5")
+    fig.data["scaling_chunks_per_second"] = scaling
+    fig.notes.append(
+        f"Scaling: server delay {delay:g} s per request, {rounds} x N one-chunk documents "
+        "per level; one worker thread per request in flight."
+    )
+
+
+def _rate(
+    server: FakeOllama, source: Path, work: Path, level: int, hosts: list[str] | None = None
+) -> float:
+    options: dict[str, object] = {"host": server.url, "keep_alive": "30m"}
+    if hosts:
+        options["endpoints"] = hosts
     report = run_pipeline(
         source,
         work / "out",
@@ -80,7 +144,7 @@ def _rate(server: FakeOllama, source: Path, work: Path, level: int) -> float:
         backend="ollama",
         model=server.model,
         concurrency=level,
-        backend_options={"host": server.url, "keep_alive": "30m"},
+        backend_options=options,
     )
     if report.requests != report.chunks or report.kept:
         raise RuntimeError(

@@ -108,6 +108,28 @@ def normalise_base_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
+def chat_body(
+    model: str, request: Request, *, stream: bool, template_kwargs: bool = True
+) -> dict[str, Any]:
+    """The body of one chat completion, as sent live and written to batch files."""
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": request.prompt.messages(),
+        # Always sent: servers fill different defaults.
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "seed": request.seed,
+        "max_tokens": request.max_tokens,
+        "stream": stream,
+    }
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    if template_kwargs:
+        # Thinking models (Qwen 3 and others) answer without thinking aloud.
+        body["chat_template_kwargs"] = {"enable_thinking": False}
+    return body
+
+
 class OpenAIBackend:
     """Chat completions against any server that speaks the OpenAI API."""
 
@@ -351,21 +373,7 @@ class OpenAIBackend:
             return self._post(request, False)
 
     def _body(self, request: Request, send_kwargs: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self._model,
-            "messages": request.prompt.messages(),
-            # Always sent: servers fill different defaults.
-            "temperature": request.temperature,
-            "top_p": request.top_p,
-            "seed": request.seed,
-            "max_tokens": request.max_tokens,
-            "stream": self._stream,
-        }
-        if self._stream:
-            body["stream_options"] = {"include_usage": True}
-        if send_kwargs:
-            body["chat_template_kwargs"] = {"enable_thinking": False}
-        return body
+        return chat_body(self._model, request, stream=self._stream, template_kwargs=send_kwargs)
 
     def _post(self, request: Request, send_kwargs: bool) -> Result:
         self._guard()
