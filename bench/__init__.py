@@ -19,4 +19,7 @@ FIGURES: dict[str, str] = {
     "quality": "bench.quality",
     "fidelity": "bench.fidelity",
     "review": "bench.review",
+    "calibration": "bench.calibration",
 }
+# Not in the default set (a real model over many pages, tens of minutes):
+# python -m bench.inline_audit --pages 20 --lang zh

@@ -5,8 +5,11 @@ the embedded model (Gemma 3 270M), English to Chinese and English to German, as
 a plain-text file, in three ways:
 
 - sentence: one sentence per paragraph, so one sentence per request;
-- paragraph: five sentences per paragraph, one paragraph per request (the base
-  model is prompted completion-style, one segment per request);
+- paragraph: five sentences per paragraph. The base model is prompted
+  completion-style, and since issue 14 such a model gets each paragraph one
+  sentence per request, joined back and checked as the paragraph (before, one
+  paragraph per request: en->zh chrF 4.5 with 35 of 40 paragraphs kept in
+  English, en->de 27.8 with 33 kept);
 - paragraph + previous: the same, with ``translate.previous_chunk_context`` on,
   so each request also carries the previous paragraph and its translation.
 
@@ -37,7 +40,7 @@ LANGUAGES = {"zh": "zho_Hans", "de": "deu_Latn"}
 MODES = ("sentence", "paragraph", "context")
 LABELS = {
     "sentence": "one sentence per request",
-    "paragraph": "paragraph per request",
+    "paragraph": "5-sentence paragraphs (sent sentence by sentence)",
     "context": "paragraph + previous one as context",
 }
 

@@ -52,6 +52,85 @@ def split_sentences(text: str, budget: int, count: Callable[[str], int]) -> list
     return out
 
 
+# Where a sentence may end inside a paragraph, for sentence-sized requests and
+# sentence counts: after . ! ? (closers allowed) before whitespace and a capital,
+# digit, marker or non-Latin letter ("e.g. the" goes on); after 。！？ always.
+_END = re.compile(r"(?:[.!?][\"'”’)\]]*(?=\s+(?:[^a-z\s]|$)|\Z))|[。！？][”’」』）]*")
+# A full stop that ends an abbreviation or an initial, not a sentence.
+_ABBREVIATION = re.compile(
+    r"(?:(?:^|(?<=[\s.(]))[A-Za-z]|\b(?:e\.g|i\.e|etc|vs|cf|approx|Mr|Mrs|Ms|Dr|St|No|Fig|Inc|Ltd|Jr|Sr)"
+    r"|\d)\.\Z",
+    re.IGNORECASE,
+)
+
+
+def _ends(text: str) -> list[int]:
+    """Offsets just after each sentence end that is safe to cut at: not inside
+    brackets, a code span or an emphasis run, not after an abbreviation."""
+    out = []
+    # Running counts of what must be balanced at a cut, kept as the scan moves on.
+    brackets = ticks = stars = unders = 0
+    done = 0
+    for m in _END.finditer(text):
+        part = text[done : m.end()]
+        done = m.end()
+        brackets += part.count("[") - part.count("]")
+        ticks += part.count("`")
+        stars += part.count("**")
+        unders += part.count("__")
+        if brackets or ticks % 2 or stars % 2 or unders % 2:
+            continue
+        core = text[max(0, m.start() - 8) : m.end()].rstrip("\"'”’)]")
+        if core.endswith(".") and _ABBREVIATION.search(core):
+            continue
+        out.append(m.end())
+    return out
+
+
+def count_sentences(text: str) -> int:
+    """How many sentences ``text`` holds (0 for text without letters)."""
+    ends = _ends(text)
+    tail = text[ends[-1] :] if ends else text
+    return len(ends) + (1 if any(ch.isalpha() for ch in tail) else 0)
+
+
+def sentences(text: str, *, lines: bool = False) -> list[tuple[str, str]]:
+    """``text`` cut at its sentence ends (and at every line end with ``lines``) into
+    (sentence, the whitespace after it) pairs, sentences never empty;
+    ``"".join(s + sep for s, sep in result) == text`` for text without outer whitespace."""
+    cuts = set(_ends(text))
+    if lines:
+        cuts.update(m.start() for m in re.finditer("\n", text))
+    out: list[tuple[str, str]] = []
+    start = 0
+    for cut in sorted(cuts):
+        if cut <= start or cut >= len(text):
+            continue
+        part = text[start:cut]
+        rest = text[cut:]
+        space = rest[: len(rest) - len(rest.lstrip())]
+        if part.strip():
+            out.append((part.rstrip(), part[len(part.rstrip()) :] + space))
+        start = cut + len(space)
+    if start < len(text):
+        tail = text[start:]
+        out.append((tail.rstrip(), tail[len(tail.rstrip()) :]))
+    return out or [(text, "")]
+
+
+def join_sentences(parts: Sequence[tuple[str, str]], *, cjk: bool) -> str:
+    """The sentences' translations joined with the source's whitespace; a single
+    space between two CJK sentences goes (Chinese and Japanese use none)."""
+    out = ""
+    for i, (text, sep) in enumerate(parts):
+        out += text
+        if i + 1 < len(parts):
+            nxt = parts[i + 1][0]
+            wide = out[-1:] >= "\u2e80" and nxt[:1] >= "\u2e80"
+            out += "" if cjk and sep == " " and wide else sep
+    return out
+
+
 def _split_words(sentence: str, budget: int, count: Callable[[str], int]) -> list[str]:
     if count(sentence) <= budget:
         return [sentence]

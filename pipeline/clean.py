@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Sequence
 
 from pipeline.backends.policy import strip_think
 
@@ -126,16 +127,18 @@ _HR_LINE = re.compile(r"^[ \t]{0,3}(?:(?:-[ \t]*){3,}|(?:\*[ \t]*){3,}|(?:_[ \t]
 _BLANK_SPLIT = re.compile(r"\n[ \t]*\n")
 
 
-def clean(answer: str, *, source: str) -> str:
+def clean(answer: str, *, source: str, labels: Sequence[str] = ()) -> str:
     """Strip what models add around a translation.
 
     Removes a leading ``<think>`` block (an unterminated one leaves nothing), a
     preamble line such as "Here is the translation:" or "以下是翻译：", a fence
     wrapped around the whole answer (when the source was not a fence), quotes
     wrapped around the whole answer (when the source had none), trailing notes,
-    and outer whitespace. Internal blank lines are kept.
+    outer whitespace, and one of the prompt's language ``labels`` ("Simplified
+    Chinese:") in front of the answer. Internal blank lines are kept; a label
+    inside the answer stays, for ``validate`` to reject.
     """
-    text = answer.replace("\r\n", "\n")
+    text = _strip_label(answer.replace("\r\n", "\n"), source, labels)
     # Several wrappers can be nested ("Sure! Here's ...:" then a fence); a few
     # passes reach the fixed point without risking an unbounded loop.
     for _ in range(4):
@@ -149,6 +152,16 @@ def clean(answer: str, *, source: str) -> str:
         text = text.strip()
         if text == before:
             break
+    return text
+
+
+def _strip_label(text: str, source: str, labels: Sequence[str]) -> str:
+    # A base model that echoes the few-shot layout starts with the target label.
+    stripped = text.lstrip()
+    for label in labels:
+        head = re.match(rf"{re.escape(label)}[ \t]*[:：][ \t]*", stripped)
+        if head and not source.lstrip().startswith(label) and stripped[head.end() :].strip():
+            return stripped[head.end() :]
     return text
 
 

@@ -123,9 +123,10 @@ def test_quality_with_stand_in(tmp_path: Path) -> None:
     assert fig.params["previous_chunk_context_implemented"] is True
     assert len(fig.metrics) == 6
     assert fig.data["zh-sentence"]["requests"] == 4  # one per sentence
-    assert fig.data["zh-paragraph"]["requests"] == 2  # one per paragraph
-    assert fig.data["zh-context"]["requests"] == 2
-    assert fig.data["zh-context"]["requests_with_context"] == 1  # all but the first
+    # A completion-style model gets one sentence per request inside a paragraph too.
+    assert fig.data["zh-paragraph"]["requests"] == 4
+    assert fig.data["zh-context"]["requests"] == 4
+    assert fig.data["zh-context"]["requests_with_context"] == 3  # all but the first
 
 
 def test_fidelity_scripted_pages_survive(tmp_path: Path) -> None:

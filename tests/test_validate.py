@@ -236,7 +236,9 @@ def test_heading_split_into_two_lines() -> None:
 
 
 def test_missing_target_script() -> None:
-    english = "Execute ⟦1⟧ so that the newest release gets installed; the [manual](⟦2⟧) explains."
+    english = (
+        "Execute ⟦1⟧ so that the **newest** release gets installed; the [manual](⟦2⟧) explains."
+    )
     assert zh(SRC, english) == ["no Simplified Chinese script in the answer"]
     assert check_segment(SRC, english, block="paragraph", source_lang="en", target_lang="ru") == [
         "no Russian script in the answer"
