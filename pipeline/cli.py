@@ -14,6 +14,7 @@ import json
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +51,7 @@ def main() -> None:
     translate-dir input/ --to zh          translate input/ into output/zh/
     translate-dir models                  list the models the backend offers
     translate-dir cache stats             translation-memory statistics
+    translate-dir review input/ --to zh   write review.html: source beside translation
     translate-dir init                    write a commented pipeline.toml
     """
 
@@ -93,9 +95,17 @@ def backend_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 help="auto (default): Ollama when it answers, else the embedded model.",
             ),
             click.option("--model", help="Ollama tag, OpenAI model id, or a .gguf path."),
-            click.option("--host", help="Ollama server (default $OLLAMA_HOST or 127.0.0.1:11434)."),
             click.option(
-                "--base-url", help="OpenAI-compatible server URL, e.g. http://127.0.0.1:8080/v1."
+                "--host",
+                "hosts",
+                multiple=True,
+                help="Ollama server (default $OLLAMA_HOST or 127.0.0.1:11434); repeat for several.",
+            ),
+            click.option(
+                "--base-url",
+                "base_urls",
+                multiple=True,
+                help="OpenAI-compatible server URL (http://127.0.0.1:8080/v1); repeat for several.",
             ),
             click.option(
                 "--preset",
@@ -175,6 +185,24 @@ def backend_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object at the end.")
 @click.option(
+    "--review",
+    "review_path",
+    type=click.Path(path_type=Path),
+    help="Write the review page (one HTML file) after the run.",
+)
+@click.option(
+    "--retranslate",
+    "retranslate_path",
+    type=click.Path(path_type=Path),
+    help="Ask the model again for the pieces a review page's flags file names.",
+)
+@click.option(
+    "--accept",
+    "accept_path",
+    type=click.Path(path_type=Path),
+    help="Record the pieces a review page's export names as reviewed.",
+)
+@click.option(
     "--log",
     "log_path",
     type=click.Path(path_type=Path),
@@ -204,8 +232,8 @@ def translate_cmd(
     role: str | None,
     backend: str | None,
     model: str | None,
-    host: str | None,
-    base_url: str | None,
+    hosts: tuple[str, ...],
+    base_urls: tuple[str, ...],
     preset: str | None,
     api_key: str | None,
     allow_remote: bool | None,
@@ -221,6 +249,9 @@ def translate_cmd(
     follow_symlinks: bool | None,
     report_path: Path | None,
     as_json: bool,
+    review_path: Path | None,
+    retranslate_path: Path | None,
+    accept_path: Path | None,
     log_path: Path | None,
     strict: bool,
     fail_on_write: bool,
@@ -247,7 +278,7 @@ def translate_cmd(
             root=base,
             files=files,
             targets=targets,
-            conn=options.Connection(host, base_url, preset, api_key, pull),
+            conn=options.Connection(hosts, base_urls, preset, api_key, pull),
             out=out,
             layout=layout,
             force=force,
@@ -257,11 +288,14 @@ def translate_cmd(
             overwrite_edited=overwrite_edited,
             wait=wait,
             concurrency=concurrency,
+            retranslate=_flags(retranslate_path, "--retranslate"),
+            accept=_flags(accept_path, "--accept"),
         )
         cancel = threading.Event()
         with _signals(cancel):
             from pipeline.run import run
 
+            started = time.time()
             report = run(cfg, opts, progress=ui, cancel=cancel)
         code = _exit_code(report, check=check, strict=strict)
         written = 0 if check else report.count("written")
@@ -270,6 +304,13 @@ def translate_cmd(
         if report_path is not None:
             report_path.parent.mkdir(parents=True, exist_ok=True)
             report_path.write_text(json.dumps(report.details(), ensure_ascii=False, indent=2))
+        if review_path is not None and not check:
+            from pipeline import review
+
+            # What the memory held before this run started counts as "from memory".
+            page = review.build(cfg, opts, report=report.details(), since=started)
+            size = review.write(review_path, page)
+            ui.message(f"review page: {review_path} ({size // 1024} KB)")
         # With --json the console is quiet: the summary goes only to --log, and
         # problems still reach stderr.
         ui.summary(report, check=check)
@@ -282,6 +323,15 @@ def translate_cmd(
                 ".translate-dir/ (git add), then commit again"
             )
     sys.exit(code)
+
+
+def _flags(path: Path | None, option: str) -> tuple[Any, ...]:
+    """A review page's export, checked (one line and exit 2 when it is bad)."""
+    if path is None:
+        return ()
+    from pipeline import flags
+
+    return flags.load(path, option)
 
 
 def _exit_code(report: RunReport, *, check: bool, strict: bool) -> int:
@@ -317,6 +367,83 @@ class _signals:
 # ------------------------------------------------------------------ other commands
 
 
+@main.command("review")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--to", "targets", multiple=True, required=True, help="Target language(s) to review.")
+@click.option("--from", "source", help="Source language (default translate.source, en).")
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder the run wrote.")
+@click.option(
+    "--root", type=click.Path(path_type=Path), help="Root the given FILES are relative to."
+)
+@click.option("--layout", type=click.Choice(LAYOUTS), default="mirror", show_default=True)
+@click.option("--role", help="Prompt role the run used (default translator).")
+@click.option(
+    "--backend", type=click.Choice(config.BACKENDS), help="Backend the run used (default: config)."
+)
+@click.option("--model", help="Model the run used (default: config).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="pipeline.toml.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(path_type=Path),
+    help="The last run's --report file: adds what came from memory and why text was kept.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "page_path",
+    type=click.Path(path_type=Path),
+    default=Path("review.html"),
+    show_default=True,
+    help="The HTML file to write.",
+)
+def review_cmd(
+    inputs: tuple[Path, ...],
+    targets: tuple[str, ...],
+    source: str | None,
+    out: Path | None,
+    root: Path | None,
+    layout: str,
+    role: str | None,
+    backend: str | None,
+    model: str | None,
+    config_path: Path | None,
+    report_path: Path | None,
+    page_path: Path,
+) -> None:
+    """Write a review page: sources beside their translations, from the manifest and
+    the translation memory (no model is contacted)."""
+    from pipeline import review
+
+    with _reported():
+        base, files = options.locate_inputs(inputs, root)
+        cfg = config.load(
+            config.find_config(config_path, base),
+            {
+                "translate": {"source": source, "role": role},
+                "backend": {"name": backend, "model": model},
+            },
+        )
+        opts = options.run_options(
+            cfg,
+            root=base,
+            files=files,
+            targets=targets,
+            conn=options.Connection(),
+            out=out,
+            layout=layout,
+            check=True,  # resolves no backend: nothing is contacted
+        )
+        page, size = review.make(cfg, opts, page_path, report_path)
+    t = page.totals
+    click.echo(
+        f"wrote {page_path} ({size // 1024} KB): {t['files']} files, {t['pieces']} pieces, "
+        f"{t['kept']} kept, {t['missing']} missing, {t['edited']} edited, "
+        f"{t['reviewed']} reviewed",
+        err=True,
+    )
+
+
 @main.command("init")
 @click.option("--force", is_flag=True, help="Overwrite an existing pipeline.toml.")
 def init_cmd(force: bool) -> None:
@@ -334,8 +461,8 @@ def init_cmd(force: bool) -> None:
 def models_cmd(
     backend: str | None,
     model: str | None,
-    host: str | None,
-    base_url: str | None,
+    hosts: tuple[str, ...],
+    base_urls: tuple[str, ...],
     preset: str | None,
     api_key: str | None,
     allow_remote: bool | None,
@@ -351,7 +478,7 @@ def models_cmd(
             {"backend": {"name": backend, "model": model, "allow_remote": allow_remote}},
         )
         name, _model, backend_opts = options.resolve_backend(
-            cfg, options.Connection(host, base_url, preset, api_key)
+            cfg, options.Connection(hosts, base_urls, preset, api_key)
         )
         b = backends.create(
             name, options.backend_settings(cfg, cfg.backend.model, backend_opts), NullEvents()
@@ -363,6 +490,91 @@ def models_cmd(
     click.echo(f"# {name}")
     for n in names:
         click.echo(n)
+
+
+@main.group("batch")
+def batch_group() -> None:
+    """Offline batch files for GPU clusters (vllm run-batch and the OpenAI batch format)."""
+
+
+@batch_group.command("export")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--to", "targets", multiple=True, required=True, help="Target language(s).")
+@click.option("--from", "source", help="Source language (default translate.source, en).")
+@click.option("--model", required=True, help="Model id the batch service serves.")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Requests file to write (JSONL).",
+)
+@click.option(
+    "--shard-size",
+    type=click.IntRange(min=1),
+    help="At most N requests per file: NAME-00001.jsonl, NAME-00002.jsonl, ...",
+)
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder the run will use.")
+@click.option("--root", type=click.Path(path_type=Path), help="Root the given FILES are under.")
+@click.option("--layout", type=click.Choice(LAYOUTS), default="mirror", show_default=True)
+@click.option("--role", help="Prompt role from pipeline.toml (default translator).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="pipeline.toml.")
+def batch_export(
+    inputs: tuple[Path, ...],
+    targets: tuple[str, ...],
+    source: str | None,
+    model: str,
+    output: Path,
+    shard_size: int | None,
+    out: Path | None,
+    root: Path | None,
+    layout: str,
+    role: str | None,
+    config_path: Path | None,
+) -> None:
+    """Write a request per piece not yet in the translation memory."""
+    import dataclasses
+
+    from pipeline import batch
+
+    with _reported():
+        base, files = options.locate_inputs(inputs, root)
+        cfg = config.load(
+            config.find_config(config_path, base),
+            {"translate": {"source": source, "role": role}, "backend": {"model": model}},
+        )
+        opts = options.run_options(
+            cfg, root=base, files=files, targets=targets, conn=options.Connection(),
+            out=out, layout=layout, check=True,
+        )  # fmt: skip
+        # The answers come back for --backend openai --model MODEL: the memory keys
+        # must be the ones that run will look up.
+        opts = dataclasses.replace(opts, check=False, backend="openai", model=model)
+        done = batch.export(cfg, opts, output, shard_size=shard_size or 0)
+    names = ", ".join(str(p) for p in done.files)
+    click.echo(
+        f"wrote {done.requests} request(s) for {done.documents} document(s) to {names} "
+        f"({done.in_memory} piece(s) already in the memory)"
+    )
+
+
+@batch_group.command("import")
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="pipeline.toml.")
+def batch_import(results: tuple[Path, ...], config_path: Path | None) -> None:
+    """Check the answers of a batch run and store those that pass in the memory."""
+    from pipeline import batch
+
+    with _reported():
+        cfg = config.load(config.find_config(config_path, None))
+        done = batch.import_results(cfg, options.memory_path(cfg), results)
+    for where, why in done.rejected:
+        click.echo(f"{where}: rejected: {why}", err=True)
+    click.echo(
+        f"{done.accepted} answer(s) stored, {len(done.rejected)} rejected "
+        f"(a run asks the model again for those), {done.unknown} not from this memory"
+    )
 
 
 @main.group("cache")

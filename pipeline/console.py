@@ -155,6 +155,9 @@ class Console:
             line = f"{len(report.files) - bad} current, {bad} missing or stale"
             if report.kept:
                 line += f"; {report.kept} piece(s) still in the source language"
+            reviewed = sum(f.reviewed for f in report.files)
+            if reviewed:
+                line += f"; {reviewed} piece(s) reviewed"
             self._emit(line)
             return
         line = (
@@ -171,6 +174,17 @@ class Console:
             if report.warmup_seconds:
                 line += f" (load {report.warmup_seconds:.1f} s)"
         self._emit(line)
+        if report.rejected:
+            # Why text stayed in the source language: which checks said no, how often.
+            self._emit(
+                "answers rejected by the checks: "
+                + ", ".join(f"{n} {check}" for check, n in report.rejected.items())
+            )
+        for e in report.endpoints:
+            self._emit(
+                f"  {e['endpoint']}: {e['requests']} requests, {e['failures']} failed, "
+                f"{e['output_tokens']} tokens out, {e['tokens_per_second']:.1f} tok/s"
+            )
 
 
 def _duration(seconds: float) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from pipeline import backends, config, languages, memory
 from pipeline.backends.base import BackendSettings
 from pipeline.errors import BackendUnavailable, UsageError
+from pipeline.flags import Flag
 
 # Tokens reserved per request for the system prompt, few-shot pairs, glossary
 # and chat template around the chunk.
@@ -42,14 +43,18 @@ class RunOptions:
     wait: bool = False
     concurrency: int = 0
     backend_options: dict[str, Any] = field(default_factory=dict)
+    # From the review page: pieces to ask again (the memory bypassed, the note
+    # sent as guidance), and pieces to record as reviewed.
+    retranslate: tuple[Flag, ...] = ()
+    accept: tuple[Flag, ...] = ()
 
 
 @dataclass(frozen=True)
 class Connection:
     """The command line's say on how to reach the backend (None: not given)."""
 
-    host: str | None = None
-    base_url: str | None = None
+    hosts: tuple[str, ...] = ()  # --host, repeatable: several Ollama servers
+    base_urls: tuple[str, ...] = ()  # --base-url, repeatable
     preset: str | None = None
     api_key: str | None = None
     pull: bool = False
@@ -106,17 +111,24 @@ def backend_options(cfg: config.Config, name: str, conn: Connection) -> dict[str
     """The backend's own config section with the command line's values over it."""
     if name == "openai":
         options = dict(cfg.openai)
-        for key in ("base_url", "preset", "api_key"):
+        for key in ("preset", "api_key"):
             value = getattr(conn, key)
             if value:
                 options[key] = value
-        return options
+        return _endpoints(options, "base_url", conn.base_urls or tuple(cfg.openai["base_urls"]))
     if name == "embedded":
         return dict(cfg.embedded)
     options = dict(cfg.ollama)
-    if conn.host:
-        options["host"] = conn.host
     options["pull"] = conn.pull
+    return _endpoints(options, "host", conn.hosts or tuple(cfg.ollama["hosts"]))
+
+
+def _endpoints(options: dict[str, Any], key: str, given: tuple[str, ...]) -> dict[str, Any]:
+    """One endpoint sets ``key``; several also set ``endpoints`` (a pool)."""
+    if given:
+        options[key] = given[0].partition("#")[0]
+    if len(given) > 1:
+        options["endpoints"] = list(given)
     return options
 
 
@@ -190,11 +202,19 @@ def run_options(
     overwrite_edited: bool = False,
     wait: bool = False,
     concurrency: int | None = None,
+    retranslate: tuple[Flag, ...] = (),
+    accept: tuple[Flag, ...] = (),
 ) -> RunOptions:
     """Everything one run needs to know, decided once. ``--check`` contacts no
     backend, so it does not resolve ``auto``."""
     source = languages.normalise(cfg.translate.source)
     langs = parse_targets(targets, source)
+    for flag in (*retranslate, *accept):
+        if flag.lang not in langs:
+            raise UsageError(
+                f"the flags file names a piece of {flag.source} in {flag.lang!r}, but this "
+                f"run translates into {', '.join(langs)}; add --to {flag.lang}"
+            )
     if check:
         name = cfg.backend.name
         model = backends.default_model(name, cfg.backend.model, str(cfg.ollama["model"]))
@@ -220,4 +240,6 @@ def run_options(
         wait=wait,
         concurrency=concurrency or cfg.backend.concurrency,
         backend_options=options,
+        retranslate=retranslate,
+        accept=accept,
     )

@@ -22,6 +22,7 @@ from pipeline import (
     prompts,
     protect,
     segments,
+    sites,
     validate,
 )
 from pipeline.atomic import read_or_none
@@ -29,6 +30,7 @@ from pipeline.backends.base import estimate_tokens
 from pipeline.config import Config
 from pipeline.discover import SourceFile
 from pipeline.errors import DocumentError, UsageError
+from pipeline.flags import Flag
 from pipeline.options import RunOptions
 from pipeline.report import FileReport
 from pipeline.targets import Target, destination, output_rel
@@ -45,6 +47,9 @@ class Piece:
     glossary: tuple[tuple[str, str], ...]
     translation: str | None = None  # with placeholders, once known
     kept: bool = False
+    # Flagged on the review page (--retranslate): asked again, with this note.
+    note: str = ""
+    flagged: bool = False
 
     @property
     def pending(self) -> bool:
@@ -75,6 +80,7 @@ class FileJob:
     # The source body's block structure, from the one parse the split made: the
     # whole-document check compares against it without parsing the source again.
     source_structure: validate.Structure | None = None
+    site: sites.Site = sites.PLAIN  # the site syntax the body was split with
     chunks: list[list[Piece]] = field(default_factory=list)
 
     @property
@@ -99,6 +105,11 @@ class Planner:
     memory: memory.Memory
 
     @cached_property
+    def site(self) -> sites.Site:
+        """The site generator of the input folder ([site] kind, or detected)."""
+        return sites.resolve(self.cfg.site, self.opts.root, layout=self.opts.layout)
+
+    @cached_property
     def system(self) -> str:
         """The role's system prompt, with ``{target}`` left for the request."""
         return prompts.render_role(
@@ -118,6 +129,7 @@ class Planner:
         except OSError as exc:
             report.message = f"cannot read: {exc.strerror or exc}"
             return report
+        self._accept(report, raw)
         record = target.manifest.get(output_rel(dest, target))
         verdict = manifest.verdict(
             record,
@@ -143,6 +155,7 @@ class Planner:
             verdict == "current"
             and not self.opts.force
             and not (self.opts.retry_kept and report.kept)
+            and not self._flags.get((name, target.lang))
         ):
             report.status = "current"
             return report
@@ -153,7 +166,8 @@ class Planner:
             report.message = exc.reason
             return report
         parts: list[segments.Segment | Slot] = []
-        parsed = segments.parse(doc.text) if src.markdown else None
+        site = self.site if src.markdown else sites.PLAIN
+        parsed = segments.parse(doc.text, site=site) if src.markdown else None
         for seg in segments.split(doc.text, markdown=src.markdown, parsed=parsed):
             if seg.kind == "prose":
                 parts.append(self._slot(seg.content, seg.block, target.lang, segment=seg))
@@ -165,7 +179,7 @@ class Planner:
                 doc.front_matter, list(self.cfg.front_matter_keys)
             ):
                 fm_slots.append(self._slot(fld.value, "paragraph", target.lang, fld=fld))
-        job = FileJob(src, target, dest, raw, doc, parts, fm_slots, report)
+        job = FileJob(src, target, dest, raw, doc, parts, fm_slots, report, site=site)
         if parsed is not None:
             job.source_structure = validate.block_structure(parsed)
         self._lookup(job)
@@ -181,7 +195,7 @@ class Planner:
         fld: front_matter.Field | None = None,
     ) -> Slot:
         budget = self.cfg.translate.chunk_tokens
-        whole = protect.protect(content, do_not_translate=self.cfg.do_not_translate)
+        whole = protect.protect(content, do_not_translate=self.cfg.do_not_translate, site=self.site)
         parts = [whole]
         separators: list[str] = []
         if block in ("paragraph", "text") and estimate_tokens(whole.text) > budget:
@@ -233,7 +247,50 @@ class Planner:
             },
         )
 
+    def _accept(self, report: FileReport, raw: bytes) -> None:
+        """--accept: record this file's reviewed pieces, tied to its source bytes."""
+        keys = [
+            (f.key, f.source, f.lang, manifest.file_hash(raw))
+            for f in self.opts.accept
+            if (f.source, f.lang) == (report.source, report.lang)
+        ]
+        if keys:
+            report.reviewed = self.memory.accept(keys)
+
+    @cached_property
+    def _flags(self) -> dict[tuple[str, str], list[Flag]]:
+        """--retranslate's flags by (source file, language)."""
+        found: dict[tuple[str, str], list[Flag]] = {}
+        for f in self.opts.retranslate:
+            found.setdefault((f.source, f.lang), []).append(f)
+        return found
+
+    def _mark_flagged(self, job: FileJob) -> None:
+        """Find each flag's piece by its key, else by its source text."""
+        wanted = self._flags.get((job.source.rel.as_posix(), job.lang))
+        if not wanted:
+            return
+        pieces = job.pieces
+        by_key = {p.key: p for p in pieces}
+        by_text: dict[str, Piece] = {}
+        for p in pieces:
+            text = protect.restore(p.protected.text, p.protected)
+            by_text.setdefault(memory.normalise_source(text).strip(), p)
+        lost = 0
+        for f in wanted:
+            piece = by_key.get(f.key) or by_text.get(memory.normalise_source(f.text).strip())
+            if piece is None:
+                lost += 1
+                continue
+            piece.flagged = True
+            piece.note = f.note
+        if lost:
+            job.report.message = (
+                f"{lost} flagged piece(s) not found: the source changed since the review"
+            )
+
     def _lookup(self, job: FileJob) -> None:
+        self._mark_flagged(job)
         pieces = job.pieces
         if self.opts.force:
             job.report.misses = len(pieces)
@@ -241,7 +298,7 @@ class Planner:
         found = self.memory.get_many([p.key for p in pieces])
         for p in pieces:
             entry = found.get(p.key)
-            if entry is None or (entry.kept and self.opts.retry_kept):
+            if entry is None or p.flagged or (entry.kept and self.opts.retry_kept):
                 job.report.misses += 1
             elif entry.kept:
                 # Every answer failed the checks last time: the same model would

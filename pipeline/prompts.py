@@ -17,7 +17,8 @@ from pipeline import languages
 
 # Bump when the wording or layout of prompts changes: it is part of every
 # translation-memory key, so old entries stop matching.
-PROMPT_VERSION = 1
+# 2: completion-style models get a paragraph one sentence per request (issue 14).
+PROMPT_VERSION = 2
 
 # Built-in few-shot pairs. They show the model that ⟦n⟧ markers stay where
 # they are, and that Markdown emphasis and paragraphs survive.
@@ -76,12 +77,16 @@ class Prompt:
     # Previous chunk (source, translation), for consistency across chunks.
     context: tuple[str, str] | None = None
     glossary: tuple[tuple[str, str], ...] = field(default=())
+    # A reviewer's note on an earlier translation of this text (--retranslate).
+    guidance: str = ""
 
     def messages(self) -> list[dict[str, str]]:
         system = self.system
         if self.glossary:
             terms = "\n".join(f"- {src} → {dst}" for src, dst in self.glossary)
             system += f"\nUse these term translations:\n{terms}"
+        if self.guidance:
+            system += f"\nA reviewer's note on an earlier translation: {self.guidance}"
         out = [{"role": "system", "content": system}]
         pairs = list(self.examples)
         if self.context is not None:
@@ -98,6 +103,8 @@ class Prompt:
             lines.append(
                 "Terms: " + "; ".join(f"{src} = {dst}" for src, dst in self.glossary) + "."
             )
+        if self.guidance:
+            lines.append(f"Note: {self.guidance}")
         lines.append("")
         pairs = list(self.examples)
         if self.context is not None:

@@ -76,6 +76,8 @@ class ChunkReport:
     failed: int = 0
     # Why the backend failed on them (the last such reason), for the file's line.
     failure: str = ""
+    # Answers rejected, per check (``validate.CHECKS``): why text stayed in the source.
+    rejected: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,6 +92,8 @@ class FileReport:
     misses: int = 0
     # Pieces of this output in the source language (kept now or by an earlier run).
     kept: int = 0
+    # Pieces a person reviewed and accepted (--accept; counted by --check).
+    reviewed: int = 0
 
     @property
     def failed_chunks(self) -> int:
@@ -109,6 +113,8 @@ class RunReport:
     warmup_seconds: float = 0.0
     seconds: float = 0.0
     interrupted: bool = False
+    # Per server, when the run used several (``--host``/``--base-url`` repeated).
+    endpoints: list[dict[str, Any]] = field(default_factory=list)
 
     def count(self, status: FileStatus) -> int:
         return sum(1 for f in self.files if f.status == status)
@@ -138,6 +144,16 @@ class RunReport:
         return sum(f.failed_chunks for f in self.files)
 
     @property
+    def rejected(self) -> dict[str, int]:
+        """Answers rejected per check, over every chunk of the run, most first."""
+        total: dict[str, int] = {}
+        for f in self.files:
+            for c in f.chunks:
+                for check, n in c.rejected.items():
+                    total[check] = total.get(check, 0) + n
+        return dict(sorted(total.items(), key=lambda item: (-item[1], item[0])))
+
+    @property
     def failed(self) -> bool:
         """Exit 1: a file failed or conflicts, or the backend failed on some text."""
         return self.failed_chunks > 0 or any(f.status in ("failed", "conflict") for f in self.files)
@@ -155,6 +171,8 @@ class RunReport:
             "hits": self.hits,
             "misses": self.misses,
             "kept_in_source": self.kept,
+            "rejected_answers": self.rejected,
+            "reviewed": sum(f.reviewed for f in self.files),
             "failed_chunks": self.failed_chunks,
             "requests": self.requests,
             "prompt_tokens": self.prompt_tokens,
@@ -165,6 +183,7 @@ class RunReport:
             "tokens_per_second": round(self.tokens_per_second, 1),
             "interrupted": self.interrupted,
             "warnings": self.warnings,
+            **({"endpoints": self.endpoints} if self.endpoints else {}),
         }
 
     def details(self) -> dict[str, Any]:
@@ -180,6 +199,7 @@ class RunReport:
                 "hits": f.hits,
                 "misses": f.misses,
                 "kept_in_source": f.kept,
+                "reviewed": f.reviewed,
                 "chunks": [vars(c) for c in f.chunks],
             }
             for f in self.files

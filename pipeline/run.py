@@ -20,6 +20,7 @@ from pathlib import Path
 from pipeline import assemble, check, execute, output, targets
 from pipeline.backends import base
 from pipeline.backends.base import Backend, BackendSettings
+from pipeline.backends.pool import Pool
 from pipeline.config import Config
 from pipeline.discover import SourceFile
 from pipeline.errors import UsageError
@@ -57,7 +58,9 @@ def run(
     sources = found.files
     if opts.check:
         for target in outs:
-            report.files += check.check(sources, target, all_sources=opts.files is None)
+            report.files += check.check(
+                sources, target, all_sources=opts.files is None, memory_path=opts.memory_path
+            )
     else:
         stage = _Stages(cfg, opts, report, progress, cancel, backend_factory)
         with _locked(outs, wait=opts.wait), Memory(opts.memory_path) as memory:
@@ -118,6 +121,7 @@ class _Stages:
                 # Only now, when some text really needs the model, is it started.
                 executor = self.start_backend(memory)
                 stack.callback(executor.backend.close)
+                stack.callback(self.record_endpoints, executor.backend)
                 for job in jobs:
                     job.chunks = executor.pack(job)
                 size = max(1, self.opts.concurrency or executor.start.concurrency)
@@ -165,6 +169,11 @@ class _Stages:
         return execute.Executor(
             self.cfg, opts, backend, start, memory, system, self.progress, self.cancel, self.report
         )
+
+    def record_endpoints(self, backend: Backend) -> None:
+        """Several servers (a ``Pool``): what each did, for the summary and --report."""
+        if isinstance(backend, Pool):
+            self.report.endpoints = [s.to_json() for s in backend.endpoint_stats()]
 
     def save_now_and_then(self, target: targets.Target) -> None:
         if time.monotonic() - self._saved > SAVE_EVERY:

@@ -55,7 +55,7 @@ def test_a_file_of_another_type_beside_a_good_one_is_a_warning(
     assert outcome.code == 0, outcome.stderr
     assert outcome.lines_about("data.json") == [
         "docs/data.json: skipped, not a file type translate-dir handles "
-        "(files.include: **/*.md, **/*.markdown, **/*.txt)"
+        "(files.include: **/*.md, **/*.mdx, **/*.markdown, **/*.txt)"
     ]
     assert set(outputs(tmp_path / "output" / "zh")) == {"docs/good.md"}
 
