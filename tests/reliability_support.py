@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline import backends, cli
+from pipeline import backends, cli, config
+from pipeline.options import RunOptions, memory_path
+from pipeline.report import RunReport
+from pipeline.run import run
 from pipeline.testing import ScriptedBackend
 from tests.procs import python_env
 
@@ -41,6 +44,35 @@ def use_scripted(monkeypatch: pytest.MonkeyPatch, backend: ScriptedBackend) -> S
         backends, "resolve", lambda name, options, timeout: "embedded" if name == "auto" else name
     )
     return backend
+
+
+def translate_one(
+    folder: Path,
+    name: str,
+    data: bytes,
+    backend: ScriptedBackend,
+    translate: dict[str, object] | None = None,
+) -> tuple[bytes, RunReport]:
+    """The real orchestrator over one document ``folder/in/name`` with a scripted
+    backend, written to ``folder/out``; ``translate`` overrides [translate] keys."""
+    src = folder / "in"
+    src.mkdir(parents=True, exist_ok=True)
+    (src / name).write_bytes(data)
+    overrides: dict[str, dict[str, object]] = {"memory": {"path": str(folder / "m.sqlite")}}
+    if translate:
+        overrides["translate"] = translate
+    conf = config.load(None, overrides)
+    opts = RunOptions(
+        root=src,
+        targets=("zh",),
+        source="en",
+        backend="scripted",
+        model="m",
+        out=folder / "out",
+        memory_path=memory_path(conf),
+    )
+    report = run(conf, opts, backend_factory=backend.factory)
+    return (folder / "out" / name).read_bytes(), report
 
 
 def invoke(*args: str | Path) -> Outcome:

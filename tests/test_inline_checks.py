@@ -16,13 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import chunks, clean, config, documents, segments, validate
-from pipeline.options import RunOptions, memory_path
+from pipeline import chunks, clean, documents, segments, validate
 from pipeline.report import RunReport
-from pipeline.run import run as run_pipeline
 from pipeline.testing import ScriptedBackend, to_zh
 from tests.conftest import data_path
-from tests.reliability_support import invoke, use_scripted
+from tests.reliability_support import invoke, translate_one, use_scripted
 
 
 def zh(source: str, answer: str, **kw: object) -> list[str]:
@@ -307,21 +305,8 @@ def broken(text: str) -> str:
 
 
 def run_page(tmp_path: Path, backend: ScriptedBackend) -> tuple[str, RunReport]:
-    src = tmp_path / "in"
-    src.mkdir(exist_ok=True)
-    (src / "page.md").write_text(PAGE, encoding="utf-8")
-    conf = config.load(None, None)
-    opts = RunOptions(
-        root=src,
-        targets=("zh",),
-        source="en",
-        backend="scripted",
-        model="m",
-        out=tmp_path / "out",
-        memory_path=memory_path(conf),
-    )
-    report = run_pipeline(conf, opts, backend_factory=backend.factory)
-    return (tmp_path / "out" / "page.md").read_text(encoding="utf-8"), report
+    out, report = translate_one(tmp_path, "page.md", PAGE.encode("utf-8"), backend)
+    return out.decode("utf-8"), report
 
 
 @pytest.mark.parametrize("one", [True, False], ids=["completion-style", "chat"])

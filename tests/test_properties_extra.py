@@ -18,13 +18,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import chunks, config, documents, segments, validate
+from pipeline import chunks, documents, segments, validate
 from pipeline.backends.base import estimate_tokens
 from pipeline.errors import DocumentError
-from pipeline.options import RunOptions, memory_path
 from pipeline.report import RunReport
-from pipeline.run import run as run_pipeline
 from pipeline.testing import ScriptedBackend, to_zh
+from tests.reliability_support import translate_one
 from tests.test_segments_properties import FENCE_WORD
 from tests.test_segments_properties import documents as markdown_documents
 
@@ -34,21 +33,7 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 def translate(text: str, name: str = "doc.md") -> tuple[bytes, RunReport]:
     """Run the real orchestrator over one document with a scripted backend."""
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        (root / "in").mkdir()
-        (root / "in" / name).write_bytes(text.encode("utf-8"))
-        conf = config.load(None, {"memory": {"path": str(root / "memory.sqlite")}})
-        opts = RunOptions(
-            root=root / "in",
-            targets=("zh",),
-            source="en",
-            backend="scripted",
-            model="m",
-            out=root / "out",
-            memory_path=memory_path(conf),
-        )
-        report = run_pipeline(conf, opts, backend_factory=ScriptedBackend(to_zh).factory)
-        return (root / "out" / name).read_bytes(), report
+        return translate_one(Path(tmp), name, text.encode("utf-8"), ScriptedBackend(to_zh))
 
 
 def fences(text: str) -> list[str]:

@@ -15,6 +15,7 @@ from pipeline.options import RunOptions, memory_path
 from pipeline.report import RunReport
 from pipeline.run import run as run_pipeline
 from pipeline.testing import ScriptedBackend, to_zh
+from tests.reliability_support import translate_one
 
 DOC = """# Install guide
 
@@ -31,22 +32,8 @@ Keep your documents private.
 def run(
     tmp_path: Path, backend: ScriptedBackend, text: str = DOC, **cfg: object
 ) -> tuple[str, RunReport]:
-    src = tmp_path / "in"
-    src.mkdir(exist_ok=True)
-    (src / "doc.md").write_text(text, encoding="utf-8")
-    overrides = {"translate": dict(cfg)} if cfg else None
-    conf = config.load(None, overrides)
-    opts = RunOptions(
-        root=src,
-        targets=("zh",),
-        source="en",
-        backend="scripted",
-        model="m",
-        out=tmp_path / "out",
-        memory_path=memory_path(conf),
-    )
-    report = run_pipeline(conf, opts, backend_factory=backend.factory)
-    return (tmp_path / "out" / "doc.md").read_text(encoding="utf-8"), report
+    out, report = translate_one(tmp_path, "doc.md", text.encode("utf-8"), backend, cfg)
+    return out.decode("utf-8"), report
 
 
 def test_good_answers_translate_everything(tmp_path: Path) -> None:
