@@ -52,16 +52,18 @@ def translate_one(
     data: bytes,
     backend: ScriptedBackend,
     translate: dict[str, object] | None = None,
+    config_file: Path | None = None,
 ) -> tuple[bytes, RunReport]:
     """The real orchestrator over one document ``folder/in/name`` with a scripted
-    backend, written to ``folder/out``; ``translate`` overrides [translate] keys."""
+    backend, written to ``folder/out``; ``config_file`` is a pipeline.toml to read,
+    ``translate`` overrides [translate] keys."""
     src = folder / "in"
     src.mkdir(parents=True, exist_ok=True)
     (src / name).write_bytes(data)
     overrides: dict[str, dict[str, object]] = {"memory": {"path": str(folder / "m.sqlite")}}
     if translate:
         overrides["translate"] = translate
-    conf = config.load(None, overrides)
+    conf = config.load(config_file, overrides)
     opts = RunOptions(
         root=src,
         targets=("zh",),

@@ -10,10 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import config
-from pipeline.options import RunOptions, memory_path
 from pipeline.report import RunReport
-from pipeline.run import run as run_pipeline
 from pipeline.testing import ScriptedBackend, to_zh
 from tests.reliability_support import translate_one
 
@@ -125,21 +122,8 @@ def test_previous_chunk_context_is_sent(tmp_path: Path) -> None:
 def test_glossary_terms_reach_only_chunks_that_use_them(tmp_path: Path) -> None:
     cfg = tmp_path / "pipeline.toml"
     cfg.write_text('[glossary.terms.zh]\n"release" = "发行版"\n', encoding="utf-8")
-    conf = config.load(cfg)
-    src = tmp_path / "in"
-    src.mkdir()
-    (src / "doc.md").write_text(DOC, encoding="utf-8")
     backend = ScriptedBackend(to_zh, one_segment_per_request=True)
-    opts = RunOptions(
-        root=src,
-        targets=("zh",),
-        source="en",
-        backend="s",
-        model="m",
-        out=tmp_path / "o",
-        memory_path=memory_path(conf),
-    )
-    run_pipeline(conf, opts, backend_factory=backend.factory)
+    translate_one(tmp_path, "doc.md", DOC.encode("utf-8"), backend, config_file=cfg)
     with_term = [r.prompt for r in backend.requests if r.prompt.glossary]
     assert len(with_term) == 1 and "release" in with_term[0].text
     assert with_term[0].glossary == (("release", "发行版"),)
@@ -149,23 +133,12 @@ def test_glossary_terms_reach_only_chunks_that_use_them(tmp_path: Path) -> None:
 def test_do_not_translate_terms_never_reach_the_model(tmp_path: Path) -> None:
     cfg = tmp_path / "pipeline.toml"
     cfg.write_text('[glossary]\ndo_not_translate = ["TiDB"]\n', encoding="utf-8")
-    conf = config.load(cfg)
-    src = tmp_path / "in"
-    src.mkdir()
-    (src / "doc.md").write_text("Deploy TiDB on Kubernetes.\n", encoding="utf-8")
     backend = ScriptedBackend(to_zh)
-    opts = RunOptions(
-        root=src,
-        targets=("zh",),
-        source="en",
-        backend="s",
-        model="m",
-        out=tmp_path / "o",
-        memory_path=memory_path(conf),
+    out, _ = translate_one(
+        tmp_path, "doc.md", b"Deploy TiDB on Kubernetes.\n", backend, config_file=cfg
     )
-    run_pipeline(conf, opts, backend_factory=backend.factory)
     assert all("TiDB" not in r.prompt.text for r in backend.requests)
-    assert "TiDB" in (tmp_path / "o" / "doc.md").read_text()
+    assert "TiDB" in out.decode("utf-8")
 
 
 def test_whole_document_check_keeps_only_the_offending_segment(
