@@ -11,13 +11,11 @@ selenium the load time is n/a, with a note.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench import corpus
+from bench import browser, corpus
 from bench.common import Context, Figure, load_config
 from pipeline import options, review
 from pipeline.config import Config
@@ -81,31 +79,10 @@ def _translate(cfg: Config, opts: options.RunOptions) -> dict[str, Any]:
 
 def _load_seconds(page: Path) -> tuple[float | None, str]:
     """Seconds from navigation to the page drawn, in headless Chromium."""
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        return None, "load time not measured: selenium is not installed"
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    if not chromium or not driver_path:
-        return None, "load time not measured: install chromium and chromium-driver"
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    for arg in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-    ):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(options=opts, service=Service(driver_path))
-    try:
+    why = browser.missing()
+    if why:
+        return None, f"load time not measured: {why}"
+    with browser.chromium() as driver:
         times = []
         for _ in range(3):  # the worst of three loads is reported
             driver.get(page.resolve().as_uri())
@@ -114,6 +91,3 @@ def _load_seconds(page: Path) -> tuple[float | None, str]:
                 return None, "the page did not finish drawing"
             times.append(ms / 1000)
         return max(times), f"load times {', '.join(f'{t:.3f}' for t in times)} s"
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)

@@ -11,63 +11,27 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench import browser as chromium
 from pipeline.testing import ScriptedBackend, to_zh
 from tests.reliability_support import invoke, use_scripted, wait_for
 from tests.test_review import ECHOED, echo_one, page_data, rows
 
-CHROME_ARGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1280,900",
-)
-
-
-def _missing() -> str:
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install -e '.[test]')"
-    for tool in ("chromium", "chromedriver"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (apt-get install -y chromium chromium-driver)"
-    return ""
-
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    missing = _missing()
-    if missing:
+    why = chromium.missing()
+    if why:
         if os.environ.get("CI") == "true":
-            pytest.fail(missing)
-        pytest.skip(missing)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or ""
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    for arg in (*CHROME_ARGS, f"--user-data-dir={profile}"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
-    try:
+            pytest.fail(why)
+        pytest.skip(why)
+    with chromium.chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def open_page(driver: Any, page: Path) -> None:
