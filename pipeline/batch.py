@@ -85,6 +85,7 @@ def export(cfg: Config, opts: RunOptions, out: Path, *, shard_size: int = 0) -> 
                             Pending(
                                 text=piece.protected.text,
                                 spans=piece.protected.spans,
+                                values=piece.protected.values,
                                 block=piece.block,
                                 source_lang=opts.source,
                                 target_lang=job.lang,
@@ -155,7 +156,7 @@ def _accept(cfg: Config, memory: Memory, key: str, waiting: Pending, body: dict[
         return "the result has no answer text"
     if choice.get("finish_reason") == "length":
         return "answer cut at the output-token bound"
-    protected = Protected(text=waiting.text, spans=tuple(waiting.spans))
+    protected = Protected(text=waiting.text, spans=waiting.spans, values=waiting.values)
     prompt = _prompt(cfg, waiting)
     answer_text = clean.clean(
         text, source=waiting.text, labels=(prompt.source_name, prompt.target_name)

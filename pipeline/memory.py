@@ -225,6 +225,9 @@ class Pending:
     target_lang: str
     model: str
     document: str = ""  # the source file it came from, for messages
+    # Quoted values translated inside protected tags (``Protected.values``);
+    # rows exported before they existed have none.
+    values: tuple[tuple[int, int, str], ...] = ()
 
 
 class Memory:
@@ -441,7 +444,8 @@ class Memory:
         for rows in self._select("SELECT key, piece FROM pending WHERE key IN ({})", keys):
             for key, piece in rows:
                 data = json.loads(piece)
-                out[key] = Pending(**{**data, "spans": tuple(data["spans"])})
+                values = tuple((int(a), int(b), str(q)) for a, b, q in data.get("values", ()))
+                out[key] = Pending(**{**data, "spans": tuple(data["spans"]), "values": values})
         return out
 
     def drop_pending(self, keys: Sequence[str]) -> None:

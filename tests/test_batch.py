@@ -196,3 +196,24 @@ def test_round_trip_through_a_real_llama_cpp_server(
     assert (summary["hits"], summary["misses"]) == (stored, rejected)
     assert (summary["requests"] == 0) == (rejected == 0)
     assert stored > 0, imported.stderr
+
+
+def test_import_checks_translated_attribute_values_like_a_live_run(tmp_path: Path) -> None:
+    """An alt text that breaks out of its quotes is rejected on import too."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "pic.md").write_text('See <img src="a.png" alt="A small cat"> here.\n', "utf-8")
+    requests = lines(export(folder, tmp_path))
+    assert len(requests) == 1
+    text = requests[0]["body"]["messages"][-1]["content"]
+    assert "A small cat" in text and "a.png" not in text
+
+    def broken(sent: str) -> str:
+        return to_zh(sent).replace(to_zh("A small cat"), '一只"小猫')
+
+    results = tmp_path / "results.jsonl"
+    write_jsonl(results, answer_all(requests, broken))
+    outcome = invoke("batch", "import", results)
+    assert outcome.stdout.strip().startswith("0 answer(s) stored, 1 rejected"), outcome.stdout
+    write_jsonl(results, answer_all(requests, to_zh))
+    assert invoke("batch", "import", results).stdout.strip().startswith("1 answer(s) stored")
