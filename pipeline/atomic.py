@@ -5,14 +5,28 @@ Write a temporary file in the same folder, fsync it, rename it over the target,
 then fsync the folder. Readers see the old file or the new one, never a part; a
 crash or a full disk leaves the old file and no temporary behind. An existing
 file keeps its permission bits; a new one gets the usual 0666 less the umask.
+
+``BackgroundWriter`` runs such writes on a few threads: the disk's time (fsync
+waits without holding the GIL) then overlaps the CPU work on the next files.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# Threads of a BackgroundWriter: enough for fsyncs to share the file system's
+# journal commits; more only holds more files in memory.
+WRITE_THREADS = 4
 
 
 def _umask() -> int:
@@ -60,3 +74,60 @@ def read_or_none(path: Path) -> bytes | None:
         return path.read_bytes()
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
+
+
+class BackgroundWriter:
+    """Writes (each a ``write_atomic`` of one path) on ``threads`` threads.
+
+    ``submit`` hands over one write and returns its future: done once the file
+    is on disk, or raising what the write raised. At most ``2 * threads`` writes
+    wait at a time (their bytes are held until written), so ``submit`` blocks
+    while the disk is behind. Two writes to one path run in the order given.
+
+    Leaving the ``with`` block waits for every write. After an exception
+    (Ctrl-C included) the writes not yet started are cancelled instead, and
+    those under way finish: a file is written whole or not at all, and its
+    future says which.
+    """
+
+    def __init__(self, threads: int = WRITE_THREADS) -> None:
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="write")
+        self._room = threading.BoundedSemaphore(2 * threads)
+        self._lock = threading.Lock()
+        self._writing: dict[Path, Future[Any]] = {}  # path -> its latest unfinished write
+
+    def __enter__(self) -> BackgroundWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=exc is not None)
+
+    def submit(self, path: Path, write: Callable[[], T]) -> Future[T]:
+        """Run ``write`` (which writes ``path`` and nothing else) on a writer thread."""
+        with self._lock:
+            earlier = self._writing.get(path)
+        if earlier is not None:
+            # Its outcome is for its own caller to read: only wait for it here.
+            with suppress(CancelledError):
+                earlier.exception()
+        self._room.acquire()
+        try:
+            future = self._pool.submit(write)
+        except BaseException:
+            self._room.release()
+            raise
+        with self._lock:
+            self._writing[path] = future
+        future.add_done_callback(lambda done: self._finished(path, done))
+        return future
+
+    def _finished(self, path: Path, future: Future[Any]) -> None:
+        with self._lock:
+            if self._writing.get(path) is future:
+                del self._writing[path]
+        self._room.release()

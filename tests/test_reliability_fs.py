@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pipeline import atomic
+from pipeline import atomic, output
+from pipeline.plan import FileJob
+from pipeline.report import FileReport
+from pipeline.targets import output_rel
 from pipeline.testing import ScriptedBackend
 from tests.reliability_support import (
     STATE_DIR,
@@ -309,8 +314,8 @@ def test_full_disk_simulated(
         real_fsync(fd)
 
     with monkeypatch.context() as patched:
-        patched.setattr(atomic.os, "replace", replace)
-        patched.setattr(atomic.os, "fsync", fsync)
+        patched.setattr(os, "replace", replace)
+        patched.setattr(os, "fsync", fsync)
         outcome = invoke(src, "--to", "zh", "--out", out)
     assert outcome.code == 1, outcome.stderr
     [line] = outcome.lines_about("victim.md")
@@ -351,3 +356,154 @@ def test_manifest_on_a_full_disk_is_one_clear_line(
     asked = len(scripted.requests)
     assert invoke(src, "--to", "zh", "--out", out).code == 0
     assert len(scripted.requests) == asked
+
+
+# --------------------------------------------------------------------------- background writes
+
+
+def test_background_writes_to_one_path_keep_their_order(tmp_path: Path) -> None:
+    target = tmp_path / "out" / "page.md"
+    order: list[str] = []
+    second_ran = threading.Event()
+
+    def first() -> None:
+        # Would see the second write run beside it if the writer let it.
+        second_ran.wait(timeout=0.3)
+        atomic.write_atomic(target, b"first")
+        order.append("first")
+
+    def second() -> None:
+        second_ran.set()
+        atomic.write_atomic(target, b"second")
+        order.append("second")
+
+    with atomic.BackgroundWriter(threads=2) as writer:
+        writer.submit(target, first)
+        writer.submit(target, second)
+    assert order == ["first", "second"]
+    assert target.read_bytes() == b"second"
+
+
+def test_background_writer_interrupted_finishes_what_it_started(tmp_path: Path) -> None:
+    """Ctrl-C inside the block: the write under way ends whole, the waiting ones
+    are cancelled and leave nothing; each future says which."""
+    started = threading.Event()
+
+    def slow(path: Path) -> None:
+        started.set()
+        time_to_interrupt.wait(timeout=5)
+        atomic.write_atomic(path, b"whole")
+
+    time_to_interrupt = threading.Event()
+    # One thread: one write under way and one waiting (the most it lets wait).
+    paths = [tmp_path / f"{n}.md" for n in range(2)]
+    futures = []
+    with pytest.raises(KeyboardInterrupt), atomic.BackgroundWriter(threads=1) as writer:
+        futures.append(writer.submit(paths[0], functools.partial(slow, paths[0])))
+        for path in paths[1:]:
+            futures.append(
+                writer.submit(path, functools.partial(atomic.write_atomic, path, b"never"))
+            )
+        assert started.wait(timeout=5)
+        time_to_interrupt.set()
+        raise KeyboardInterrupt
+    assert futures[0].result() is None and paths[0].read_bytes() == b"whole"
+    assert futures[1].cancelled()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.md"]
+
+
+def _planned_jobs(
+    src: Path, out: Path, monkeypatch: pytest.MonkeyPatch
+) -> list[tuple[FileJob, bytes]]:
+    """The jobs and bytes of a real run, then their outputs and records gone
+    again: ready to be written a second time."""
+    jobs: list[tuple[FileJob, bytes]] = []
+    real_write = output.write
+
+    def keep(job: FileJob, data: bytes, *, overwrite_edited: bool) -> FileReport:
+        jobs.append((job, data))
+        return real_write(job, data, overwrite_edited=overwrite_edited)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(output, "write", keep)
+        assert invoke(src, "--to", "zh", "--out", out).code == 0
+    for job, _ in jobs:
+        job.dest.unlink()
+        job.target.manifest.remove(output_rel(job.dest, job.target))
+        job.report.status, job.report.message = "failed", ""
+    return jobs
+
+
+def test_output_writer_reports_in_order_and_records_only_files_on_disk(
+    scripted: ScriptedBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "in"
+    write_good(src)
+    for name in ("a.md", "victim.md", "z.md"):
+        (src / name).write_text(f"# {name}\n\nA paragraph of {name}.\n")
+    out = tmp_path / "out"
+    jobs = _planned_jobs(src, out, monkeypatch)
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if "victim" in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "fsync", fsync)
+        with output.Writer(overwrite_edited=False) as writer:
+            for job, data in jobs:
+                writer.submit(job, data)
+            reports = writer.finished(wait=True)
+    assert [r.source for r in reports] == [job.report.source for job, _ in jobs]
+    by_name = {r.source: r for r in reports}
+    assert by_name["victim.md"].status == "failed"
+    assert by_name["victim.md"].message.endswith("No space left on device")
+    assert {r.status for n, r in by_name.items() if n != "victim.md"} == {"written"}
+    assert temp_files(out) == []
+    for job, data in jobs:
+        recorded = job.target.manifest.get(output_rel(job.dest, job.target))
+        if job.report.source == "victim.md":
+            assert recorded is None and not job.dest.exists()
+        else:
+            assert recorded is not None and job.dest.read_bytes() == data
+
+
+def test_output_writer_interrupted_records_only_what_was_written(
+    scripted: ScriptedBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "in"
+    write_good(src)
+    (src / "a.md").write_text("# A\n\nA paragraph of a.md.\n")
+    out = tmp_path / "out"
+    # One thread: one write under way and one waiting (the most it lets wait).
+    jobs = _planned_jobs(src, out, monkeypatch)
+    assert len(jobs) == 2
+    started, interrupted = threading.Event(), threading.Event()
+    real_write = atomic.write_atomic
+
+    def slow_first(path: Path, data: bytes) -> None:
+        if not started.is_set():
+            started.set()
+            interrupted.wait(timeout=5)
+        real_write(path, data)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(output, "write_atomic", slow_first)
+        with (
+            pytest.raises(KeyboardInterrupt),
+            output.Writer(overwrite_edited=False, threads=1) as writer,
+        ):
+            for job, data in jobs:
+                writer.submit(job, data)
+            assert started.wait(timeout=5)
+            interrupted.set()
+            raise KeyboardInterrupt
+    (first, first_data), *rest = jobs
+    assert first.report.status == "written" and first.dest.read_bytes() == first_data
+    assert first.target.manifest.get(output_rel(first.dest, first.target)) is not None
+    for job, _ in rest:
+        assert job.report.status == "cancelled" and not job.dest.exists()
+        assert job.target.manifest.get(output_rel(job.dest, job.target)) is None
+    assert temp_files(out) == []
