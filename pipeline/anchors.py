@@ -9,22 +9,35 @@ kramdown, MkDocs attr_list), ``{/* #id */}`` (Docusaurus, valid MDX) or
 links then keep their fragments. Headings that carry an id already, and
 headings left in the source language, are untouched.
 
+With ``[site] anchors = "linked"`` only the headings some link targets get
+one: ``scan_links()`` reads every document of the input folder once per run
+(a regex pass, no parse) for ``#frag``, ``page.md#frag``, ``page#frag``,
+``../page/#frag``, ``href="…#frag"``, ``{{< ref "page#frag" >}}`` and
+``{% link page.md %}#frag``, and ``Links.ids()`` answers which ids of one page
+are wanted. A fragment whose page cannot be told (a route set by a slug, an
+absolute URL of another layout) is wanted on every page: a spare id costs
+nothing, a missing one is a dead link.
+
 ``translate_links()`` points relative links at translated pages in the suffix
 layout (``other.md`` -> ``other.zh.md``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import posixpath
 import re
-from collections.abc import Callable
-from pathlib import PurePosixPath
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote
 
 from markdown_it import MarkdownIt
 
 from pipeline import segments
 from pipeline.sites import Site, unique
 
-__all__ = ["heading_text", "keep_ids", "source_ids", "translate_links"]
+__all__ = ["Links", "heading_text", "keep_ids", "scan_links", "source_ids", "translate_links"]
 
 _INLINE = MarkdownIt("commonmark")
 _NEWLINE_SPLIT_RE = re.compile(r"(\r\n|\r|\n)")
@@ -91,9 +104,12 @@ def keep_ids(source: str, translated: str, site: Site) -> str:
     if len(before) != len(after):
         return translated  # another structure: the whole-document check decides
     parts = _NEWLINE_SPLIT_RE.split(translated)
+    wanted = site.linked if site.anchors == "linked" else None
     for ident, (_, _, was), (_, last, now) in zip(ids, before, after, strict=True):
         if ident is None or was == now or _EXPLICIT_ID_RE.search(now):
             continue
+        if wanted is not None and ident not in wanted:
+            continue  # no link targets it: the heading is left as translated
         if site.slug(heading_text(now)) == ident:
             continue  # the generator gives it the same id anyway
         line = parts[2 * last]
@@ -134,3 +150,101 @@ def translate_links(
             match.group("open") + folder + name + (match.group("rest") or "") + match.group("tail")
         )
     return tuple(out)
+
+
+# --------------------------------------------------------------------------
+# Which headings links target (anchors = "linked").
+
+# (path, fragment) of a link: [t](path#frag "title"), [label]: path#frag,
+# href="path#frag" / to="path#frag" (HTML, JSX), {{< ref "path#frag" >}},
+# {% link path.md %}#frag. A regex pass over raw text: a link inside a code
+# block counts too, which only keeps an id more.
+_LINK_PATTERNS = (
+    re.compile(r"\]\(\s*<?([^\s()<>#]*)#([^\s()<>\"']+)"),
+    re.compile(r"(?m)^[ \t>]*\[[^\]\n]+\]:[ \t]*<?([^\s<>#]*)#([^\s<>\"']+)"),
+    re.compile(r"\b(?:href|to)\s*=\s*\{?\s*[\"'`]([^\"'`\s#<>]*)#([^\"'`\s<>]+)"),
+    re.compile(r"\bref\s+\"([^\"#\n]*)#([^\"\n]+)\""),
+    re.compile(r"\{%-?\s*(?:link|post_url)\s+(\S+?)\s*-?%\}#([^\s)\"'<>\]]+)"),
+)
+_SCHEME_RE = re.compile(r"^(?:[a-zA-Z][\w+.-]*:|//)")
+_PAGE_SUFFIXES = (".md", ".mdx", ".markdown", ".html", ".htm", ".txt")
+_INDEX_STEMS = ("index", "_index", "readme")
+
+
+def _route(path: str) -> str:
+    """A page path or link path as a route key: no extension, no trailing "/"."""
+    path = posixpath.normpath(path) if path else "."
+    lowered = path.lower()
+    for suffix in _PAGE_SUFFIXES:
+        if lowered.endswith(suffix):
+            path = path[: -len(suffix)]
+            break
+    return "" if path == "." else path.strip("/")
+
+
+@dataclass(frozen=True)
+class Links:
+    """The fragments links target: per page (input-relative posix path), and
+    those whose page could not be told (wanted everywhere)."""
+
+    by_page: Mapping[str, frozenset[str]]
+    anywhere: frozenset[str]
+
+    def ids(self, rel: PurePosixPath | str) -> frozenset[str]:
+        """The ids of page ``rel`` that some link targets."""
+        return self.by_page.get(PurePosixPath(rel).as_posix(), frozenset()) | self.anywhere
+
+    def digest(self) -> str:
+        """Changes whenever a page's wanted ids change (the settings hash)."""
+        pages = sorted((page, sorted(ids)) for page, ids in self.by_page.items())
+        text = repr((pages, sorted(self.anywhere)))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def scan_links(root: Path, pages: Iterable[PurePosixPath]) -> Links:
+    """The fragments that the documents ``pages`` (relative to ``root``) link to."""
+    pages = list(pages)
+    routes: dict[str, set[str]] = {}  # route -> pages
+    stems: dict[str, set[str]] = {}  # last route part -> pages
+    for rel in pages:
+        name = rel.as_posix()
+        route = _route(name)
+        keys = [route]
+        if rel.stem.lower() in _INDEX_STEMS:
+            keys.append(_route(posixpath.dirname(name)))
+        for key in keys:
+            routes.setdefault(key, set()).add(name)
+            stems.setdefault(key.rsplit("/", 1)[-1], set()).add(name)
+    found: dict[str, set[str]] = {}
+    anywhere: set[str] = set()
+    for rel in pages:
+        name = rel.as_posix()
+        try:
+            text = (root / name).read_text("utf-8", errors="replace")
+        except OSError:
+            continue
+        here = posixpath.dirname(name)
+        # A page's URL is its folder (/guide/) or itself as a folder
+        # (/guide/install/, pretty URLs): a relative link may count from either.
+        bases = (here, _route(name))
+        for pattern in _LINK_PATTERNS:
+            for match in pattern.finditer(text):
+                path, fragment = match.group(1), unquote(match.group(2))
+                path = path.split("?", 1)[0]
+                if not path:
+                    found.setdefault(name, set()).add(fragment)
+                    continue
+                if _SCHEME_RE.match(path):
+                    continue  # another site
+                targets: set[str] = set()
+                if not path.startswith("/"):
+                    for base in bases:
+                        targets |= routes.get(_route(posixpath.join(base, path)), set())
+                if not targets:
+                    last = _route(path).rsplit("/", 1)[-1]
+                    targets = stems.get(last, set())
+                if not targets:
+                    anywhere.add(fragment)
+                for target in targets:
+                    found.setdefault(target, set()).add(fragment)
+    return Links({page: frozenset(ids) for page, ids in found.items()}, frozenset(anywhere))

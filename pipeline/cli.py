@@ -134,6 +134,27 @@ def backend_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def site_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--site and --anchors: the [site] settings of one run."""
+    for option in reversed(
+        [
+            click.option(
+                "--site",
+                "site_kind",
+                type=click.Choice(config.SITE_KINDS),
+                help="Site generator whose syntax to keep (default [site] kind: auto).",
+            ),
+            click.option(
+                "--anchors",
+                type=click.Choice(config.SITE_ANCHORS),
+                help="Which translated headings keep their source id (default [site] anchors).",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
 # ------------------------------------------------------------------ translate
 
 
@@ -157,6 +178,7 @@ def backend_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     help="Where outputs go.",
 )
 @click.option("--role", help="Prompt role from pipeline.toml (default translator).")
+@site_options
 @backend_options
 @click.option("--pull", is_flag=True, help="Ollama: pull the model if it is missing.")
 @click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight at once.")
@@ -230,6 +252,8 @@ def translate_cmd(
     root: Path | None,
     layout: str,
     role: str | None,
+    site_kind: str | None,
+    anchors: str | None,
     backend: str | None,
     model: str | None,
     hosts: tuple[str, ...],
@@ -268,6 +292,7 @@ def translate_cmd(
                 "translate": {"source": source, "role": role},
                 "backend": {"name": backend, "model": model, "allow_remote": allow_remote},
                 "files": {"follow_symlinks": follow_symlinks},
+                "site": {"kind": site_kind, "anchors": anchors},
             },
         )
         if files is not None:
@@ -377,6 +402,7 @@ class _signals:
 )
 @click.option("--layout", type=click.Choice(LAYOUTS), default="mirror", show_default=True)
 @click.option("--role", help="Prompt role the run used (default translator).")
+@site_options
 @click.option(
     "--backend", type=click.Choice(config.BACKENDS), help="Backend the run used (default: config)."
 )
@@ -405,6 +431,8 @@ def review_cmd(
     root: Path | None,
     layout: str,
     role: str | None,
+    site_kind: str | None,
+    anchors: str | None,
     backend: str | None,
     model: str | None,
     config_path: Path | None,
@@ -422,6 +450,7 @@ def review_cmd(
             {
                 "translate": {"source": source, "role": role},
                 "backend": {"name": backend, "model": model},
+                "site": {"kind": site_kind, "anchors": anchors},
             },
         )
         opts = options.run_options(
@@ -519,6 +548,7 @@ def batch_group() -> None:
 @click.option("--root", type=click.Path(path_type=Path), help="Root the given FILES are under.")
 @click.option("--layout", type=click.Choice(LAYOUTS), default="mirror", show_default=True)
 @click.option("--role", help="Prompt role from pipeline.toml (default translator).")
+@site_options
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="pipeline.toml.")
 def batch_export(
     inputs: tuple[Path, ...],
@@ -531,6 +561,8 @@ def batch_export(
     root: Path | None,
     layout: str,
     role: str | None,
+    site_kind: str | None,
+    anchors: str | None,
     config_path: Path | None,
 ) -> None:
     """Write a request per piece not yet in the translation memory."""
@@ -542,7 +574,11 @@ def batch_export(
         base, files = options.locate_inputs(inputs, root)
         cfg = config.load(
             config.find_config(config_path, base),
-            {"translate": {"source": source, "role": role}, "backend": {"model": model}},
+            {
+                "translate": {"source": source, "role": role},
+                "backend": {"model": model},
+                "site": {"kind": site_kind, "anchors": anchors},
+            },
         )
         opts = options.run_options(
             cfg, root=base, files=files, targets=targets, conn=options.Connection(),

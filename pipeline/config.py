@@ -76,11 +76,12 @@ class SiteSettings:
     kind: str = "auto"
     anchors: str = "all"
     text_params: tuple[str, ...] = ("alt", "caption", "title")
+    text_attributes: tuple[str, ...] = ("alt", "title")
     link_translations: bool = True
 
 
 SITE_KINDS = ("auto", "plain", "github", "docusaurus", "hugo", "jekyll", "mkdocs")
-SITE_ANCHORS = ("all", "off")
+SITE_ANCHORS = ("all", "linked", "off")
 
 
 @dataclass(frozen=True)
@@ -256,6 +257,7 @@ def _build(merged: dict[str, Any], where: str) -> Config:
             kind=site["kind"],
             anchors=site["anchors"],
             text_params=tuple(site["text_params"]),
+            text_attributes=tuple(site["text_attributes"]),
             link_translations=site["link_translations"],
         ),
     )

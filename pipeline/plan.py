@@ -8,6 +8,7 @@ file, and the backend is never started.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -167,6 +168,9 @@ class Planner:
             return report
         parts: list[segments.Segment | Slot] = []
         site = self.site if src.markdown else sites.PLAIN
+        if target.links is not None and site.heading_ids:
+            # anchors = "linked": the ids links target on this page.
+            site = dataclasses.replace(site, linked=target.links.ids(src.rel))
         parsed = segments.parse(doc.text, site=site) if src.markdown else None
         for seg in segments.split(doc.text, markdown=src.markdown, parsed=parsed):
             if seg.kind == "prose":
@@ -205,7 +209,7 @@ class Planner:
             for t in chunks.split_sentences(whole.text, budget, estimate_tokens):
                 core = t.rstrip()
                 separators.append(t[len(core) :])
-                parts.append(protect.renumber(core, whole.spans))
+                parts.append(protect.renumber(core, whole.spans, whole.values))
             separators = separators[:-1]
         pieces = []
         for protected in parts:

@@ -56,6 +56,10 @@ class Protected:
 
     text: str
     spans: tuple[str, ...]  # spans[i-1] is the original text of ⟦i⟧
+    # Quoted values translated inside a protected tag (alt="…", a shortcode's
+    # caption="…"): (marker before the value, marker after it, the quote). The
+    # translated value must stay between them and hold no quote or line break.
+    values: tuple[tuple[int, int, str], ...] = ()
 
 
 _RANGES = "translate_dir_ranges"
@@ -426,14 +430,19 @@ def _simple_scan(content: str) -> tuple[list[Span], int] | None:
 
 @functools.lru_cache(maxsize=8192)
 def _analyse(
-    content: str, mdx: bool = False, text_params: tuple[str, ...] = ()
-) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
-    """Protected spans of ``content`` and the plain text runs left between them.
+    content: str,
+    mdx: bool = False,
+    text_params: tuple[str, ...] = (),
+    text_attributes: tuple[str, ...] = (),
+) -> tuple[tuple[Span, ...], tuple[Span, ...], tuple[Span, ...]]:
+    """Protected spans of ``content``, the plain text runs left between them, and
+    the quoted values opened inside protected tags (a subset of the runs).
 
     Cached: split() asks to decide whether anything translatable is left, and
     the caller's protect() of the same content then costs almost nothing.
     ``mdx``: JSX tags and ``{...}`` expressions are code too. ``text_params``:
-    the values of these shortcode parameters stay translatable.
+    the values of these shortcode parameters stay translatable;
+    ``text_attributes``: so do these attributes of HTML (and JSX) tags.
     """
     candidates: list[Span] = []
     if _MARKUP_RE.search(content):
@@ -458,9 +467,12 @@ def _analyse(
             spans = _select([*spans, *extra])
     if mdx and ("{" in content or "<" in content):
         spans = _select([*spans, *_mdx_spans(content, spans)])
+    values: list[Span] = []
     if text_params and "{{" in content:
-        spans = _open_text_params(content, spans, text_params)
-    return tuple(spans), tuple(_gaps(len(content), spans))
+        spans = _open_values(content, spans, _SHORTCODE_RE, _param_re(text_params), values)
+    if text_attributes and "<" in content:
+        spans = _open_values(content, spans, _TAG_RE, _param_re(text_attributes), values)
+    return tuple(spans), tuple(_gaps(len(content), spans)), tuple(values)
 
 
 # A JSX tag: <Tabs>, </TabItem>, <Admonition type="tip" />, <>, </>.
@@ -490,24 +502,68 @@ def _mdx_spans(content: str, spans: Sequence[Span]) -> list[Span]:
 
 
 _SHORTCODE_RE = re.compile(r"\{\{[<%]")
+# An opening HTML or JSX tag (not a closing tag, comment or autolink).
+_TAG_RE = re.compile(r"<[A-Za-z][\w.:-]*(?=[\s/>])")
+_BLANK_RE = re.compile(r"\s*")
 
 
-def _open_text_params(content: str, spans: Sequence[Span], names: tuple[str, ...]) -> list[Span]:
-    """Cut each shortcode span around the values of its text parameters
-    (``alt="A cat"``): the name and the other parameters stay protected."""
-    pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r')="([^"\n]*)"')
+@functools.lru_cache(maxsize=64)
+def _param_re(names: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = "|".join(map(re.escape, names))
+    return re.compile(rf"""(?<![\w.:-])(?:{alternatives})=(?:"([^"\n]*)"|'([^'\n]*)')""")
+
+
+def _open_values(
+    content: str,
+    spans: Sequence[Span],
+    opener: re.Pattern[str],
+    pattern: re.Pattern[str],
+    values: list[Span],
+) -> list[Span]:
+    """Cut each span that ``opener`` starts (a shortcode, a tag) around the
+    quoted values of the parameters ``pattern`` names (``alt="A cat"``) that hold
+    words: the name and the other parameters stay protected. Each value opened
+    is added to ``values``. A cut piece swallows the neighbouring spans that
+    only blanks separate from it (``<p><img alt="`` is one marker)."""
     out: list[Span] = []
+    pieces: set[int] = set()  # indexes in out of cut pieces
     for begin, end in spans:
-        if not _SHORTCODE_RE.match(content, begin):
+        opened = opener.match(content, begin)
+        if opened is None:
             out.append((begin, end))
             continue
         done = begin
         for match in pattern.finditer(content, begin, end):
-            if _LETTER_RE.search(match.group(1)):
-                out.append((done, match.start(1)))
-                done = match.end(1)
+            group = 1 if match.group(1) is not None else 2
+            if not _LETTER_RE.search(match.group(group)):
+                continue
+            before = content[opened.end() : match.start()]
+            if before.count("{") != before.count("}"):
+                continue  # inside a JSX {expression}: code
+            pieces.add(len(out))
+            out.append((done, match.start(group)))
+            values.append(match.span(group))
+            done = match.end(group)
+        if done != begin:
+            pieces.add(len(out))
         out.append((done, end))
-    return out
+    if not pieces:
+        return out
+    merged: list[Span] = []
+    joined: set[int] = set()  # indexes in merged that hold a cut piece
+    for index, (begin, end) in enumerate(out):
+        if merged:
+            last_begin, last_end = merged[-1]
+            blank = _BLANK_RE.fullmatch(content, last_end, begin) is not None
+            if blank and (index in pieces or len(merged) - 1 in joined):
+                merged[-1] = (last_begin, end)
+                if index in pieces:
+                    joined.add(len(merged) - 1)
+                continue
+        if index in pieces:
+            joined.add(len(merged))
+        merged.append((begin, end))
+    return merged
 
 
 @functools.lru_cache(maxsize=64)
@@ -524,9 +580,10 @@ def protect(content: str, *, do_not_translate: Sequence[str] = (), site: Site = 
     references, shortcodes and Liquid tags, $math$, bare URLs, ``{#id}``
     attributes, literal ⟦ and ⟧, and the ``do_not_translate`` terms as whole
     words (case-sensitive). ``site``: MDX's JSX tags and ``{...}`` expressions
-    too; a Hugo shortcode's text parameters stay translatable.
+    too; a Hugo shortcode's text parameters and the ``site.text_attributes``
+    of HTML tags (``alt``, ``title``) stay translatable.
     """
-    spans, runs = _analyse(content, site.mdx, site.text_params)
+    spans, runs, values = _analyse(content, site.mdx, site.text_params, site.text_attributes)
     terms = tuple(term for term in do_not_translate if term)
     if terms:
         pattern = _terms_re(terms)
@@ -542,7 +599,16 @@ def protect(content: str, *, do_not_translate: Sequence[str] = (), site: Site = 
         parts.append(f"⟦{number}⟧")
         done = end
     parts.append(content[done:])
-    return Protected("".join(parts), tuple(content[begin:end] for begin, end in spans))
+    guards: tuple[tuple[int, int, str], ...] = ()
+    if values:
+        ends = {end: number for number, (_, end) in enumerate(spans, start=1)}
+        begins = {begin: number for number, (begin, _) in enumerate(spans, start=1)}
+        guards = tuple(
+            (ends[begin], begins[end], content[end])
+            for begin, end in values
+            if begin in ends and end in begins
+        )
+    return Protected("".join(parts), tuple(content[begin:end] for begin, end in spans), guards)
 
 
 def restore(translation: str, protected: Protected) -> str:
@@ -566,23 +632,52 @@ def restore(translation: str, protected: Protected) -> str:
     rest = MARKER_RE.sub("", translation)
     if "⟦" in rest or "⟧" in rest:
         problems.append("a ⟦ or ⟧ outside any placeholder")
+    if not problems:
+        problems.extend(_value_problems(translation, protected.values))
     if problems:
         raise ValidationFailed(problems)
     return MARKER_RE.sub(lambda m: protected.spans[int(m.group(1)) - 1], translation)
 
 
-def renumber(text: str, spans: Sequence[str]) -> Protected:
+def _value_problems(translation: str, values: Sequence[tuple[int, int, str]]) -> list[str]:
+    """A translated value must stay inside its quotes: between its two markers,
+    in order, with no quote of its own and no line break."""
+    problems = []
+    for before, after, quote in values:
+        start = translation.find(f"⟦{before}⟧")
+        stop = translation.find(f"⟦{after}⟧")
+        if stop < start:
+            problems.append(f"the quoted text after ⟦{before}⟧ moved out of its quotes")
+            continue
+        value = translation[start + len(f"⟦{before}⟧") : stop]
+        if quote in value or "\n" in value:
+            problems.append(f"the quoted text after ⟦{before}⟧ holds a {quote} or a line break")
+    return problems
+
+
+def renumber(
+    text: str, spans: Sequence[str], values: Sequence[tuple[int, int, str]] = ()
+) -> Protected:
     """A slice of a protected text as a ``Protected`` of its own, markers from ⟦1⟧.
 
-    ``spans`` are the whole text's; each marker in ``text`` takes its span along.
+    ``spans`` are the whole text's; each marker in ``text`` takes its span along,
+    and ``values`` (the whole text's) the guards of the values in the slice.
     """
     local: list[str] = []
+    numbers: dict[int, int] = {}
 
     def sub(match: re.Match[str]) -> str:
         local.append(spans[int(match.group(1)) - 1])
+        numbers[int(match.group(1))] = len(local)
         return f"⟦{len(local)}⟧"
 
-    return Protected(MARKER_RE.sub(sub, text), tuple(local))
+    renumbered = MARKER_RE.sub(sub, text)
+    guards = tuple(
+        (numbers[before], numbers[after], quote)
+        for before, after, quote in values
+        if before in numbers and after in numbers
+    )
+    return Protected(renumbered, tuple(local), guards)
 
 
 def has_letters(content: str, *, site: Site = PLAIN) -> bool:
@@ -593,5 +688,5 @@ def has_letters(content: str, *, site: Site = PLAIN) -> bool:
     """
     if _LETTER_RE.search(content) is None:
         return False
-    _, runs = _analyse(content, site.mdx, site.text_params)
+    _, runs, _ = _analyse(content, site.mdx, site.text_params, site.text_attributes)
     return any(_LETTER_RE.search(content, begin, end) for begin, end in runs)

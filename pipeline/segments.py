@@ -19,9 +19,13 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import accumulate
+from operator import add
 from typing import Any, Literal
 
 from markdown_it import MarkdownIt
+from markdown_it.parser_block import ParserBlock
+from markdown_it.ruler import Ruler
 from markdown_it.rules_block import StateBlock
 from markdown_it.rules_block import table as _table_rule
 from markdown_it.token import Token
@@ -58,13 +62,36 @@ _NEWLINE_SPLIT_RE = re.compile(r"(\r\n|\r|\n)")
 _NEWLINE_RE = re.compile(r"\r\n?")
 
 
-def _lines(text: str) -> list[tuple[str, str]]:
-    """(body, ending) per line; the last line's ending may be ""."""
-    parts = _NEWLINE_SPLIT_RE.split(text)
-    lines = [(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
-    if parts[-1]:
-        lines.append((parts[-1], ""))
-    return lines
+class _Lines:
+    """A text's lines: each one's body and ending (the last ending may be ""),
+    and where each starts in the text, so that a run of lines is one slice."""
+
+    __slots__ = ("bodies", "endings", "starts", "text")
+
+    def __init__(self, text: str) -> None:
+        if "\r" in text:
+            parts = _NEWLINE_SPLIT_RE.split(text)
+            bodies, endings = parts[0::2], parts[1::2]
+        else:
+            bodies = text.split("\n")
+            endings = ["\n"] * (len(bodies) - 1)
+        if bodies[-1]:
+            endings.append("")
+        else:
+            bodies.pop()
+        self.text = text
+        self.bodies = bodies
+        self.endings = endings
+        self.starts = list(
+            accumulate((len(b) + len(e) for b, e in zip(bodies, endings, strict=True)), initial=0)
+        )
+
+    def __len__(self) -> int:
+        return len(self.bodies)
+
+    def source(self, start: int, end: int) -> str:
+        """Lines ``start`` to ``end`` (exclusive) as they are in the text, endings included."""
+        return self.text[self.starts[start] : self.starts[end]]
 
 
 def _first_newline(text: str) -> str:
@@ -102,42 +129,95 @@ MAX_NESTING = 128
 _BlockRule = Callable[[StateBlock, int, int, bool], bool]
 
 # The characters a block must start with (after its indentation), per rule.
-# markdown-it tries every rule on every line (and the interrupting ones on each
-# line of a paragraph) and each logs its entry: looking at the one character
-# first answers most calls at a fraction of the cost, with the same verdict.
 _FIRST_CHARS = {
     "fence": frozenset("`~"),
     "blockquote": frozenset(">"),
     "hr": frozenset("*-_"),
     "list": frozenset("*-+0123456789"),
+    "reference": frozenset("["),
     "html_block": frozenset("<"),
     "heading": frozenset("#"),
 }
 _DELIMITER_ROW_CHARS = frozenset("|-:")
+_UNDERLINE_CHARS = frozenset("-=")
+_UNDERLINE_LOOKAHEAD = 32
 
 
-def _first_char(rule: _BlockRule, chars: frozenset[str]) -> _BlockRule:
-    def prefiltered(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+class _DispatchingRuler(Ruler[_BlockRule]):
+    """markdown-it's block ruler, each chain compiled into one function that
+    tries only the rules whose block can start with the line's first character.
+
+    markdown-it tries every rule of a chain in turn, on every line (and the
+    interrupting ones on each line of a paragraph), and each rule logs its
+    entry: one look at the character skips most of those calls, with the same
+    verdict and the same order.
+    """
+
+    def __compile__(self) -> None:
+        super().__compile__()
+        assert self.__cache__ is not None
+        chars = {rule.fn: _FIRST_CHARS.get(rule.name) for rule in self.__rules__}
+        self.__cache__ = {
+            chain: [_dispatch([(fn, chars[fn]) for fn in fns])]
+            for chain, fns in self.__cache__.items()
+        }
+
+
+def _dispatch(rules: list[tuple[_BlockRule, frozenset[str] | None]]) -> _BlockRule:
+    anywhere = tuple(fn for fn, chars in rules if chars is None)
+    starts = frozenset(c for _, chars in rules if chars is not None for c in chars)
+    by_char = {c: tuple(fn for fn, chars in rules if chars is None or c in chars) for c in starts}
+
+    def dispatch(state: StateBlock, start: int, end: int, silent: bool) -> bool:
         pos = state.bMarks[start] + state.tShift[start]
-        if state.src[pos : pos + 1] not in chars:
+        for rule in by_char.get(state.src[pos : pos + 1], anywhere):
+            if rule(state, start, end, silent):
+                return True
+        return False
+
+    return dispatch
+
+
+def _reference_prefiltered(rule: _BlockRule) -> _BlockRule:
+    def prefiltered(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+        # A definition's label ends at its first "]", which ":" must follow: a
+        # line without backslashes that closes a label but has no "]:" is none.
+        pos = state.bMarks[start] + state.tShift[start]
+        line = state.src[pos : state.eMarks[start]]
+        if "]" in line and "]:" not in line and "\\" not in line:
             return False
         return rule(state, start, end, silent)
 
     return prefiltered
 
 
-def _reference_prefiltered(rule: _BlockRule) -> _BlockRule:
+def _code_prefiltered(rule: _BlockRule) -> _BlockRule:
     def prefiltered(state: StateBlock, start: int, end: int, silent: bool) -> bool:
-        pos = state.bMarks[start] + state.tShift[start]
-        src = state.src
-        if src[pos : pos + 1] != "[":
-            return False
-        # A definition's label ends at its first "]", which ":" must follow: a
-        # line without backslashes that closes a label but has no "]:" is none.
-        line = src[pos : state.eMarks[start]]
-        if "]" in line and "]:" not in line and "\\" not in line:
+        # Indented code needs four columns more than the container's.
+        if state.sCount[start] - state.blkIndent < 4:
             return False
         return rule(state, start, end, silent)
+
+    return prefiltered
+
+
+def _lheading_prefiltered(rule: _BlockRule) -> _BlockRule:
+    def prefiltered(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+        # A setext heading needs an underline ("=" or "-" first) before the
+        # next blank line. The rule itself stops earlier, where a block
+        # interrupts the paragraph: past a few lines, it decides.
+        src, b_marks, t_shift, e_marks = state.src, state.bMarks, state.tShift, state.eMarks
+        line = start + 1
+        while line < end:
+            if line - start > _UNDERLINE_LOOKAHEAD:
+                return rule(state, start, end, silent)
+            pos = b_marks[line] + t_shift[line]
+            if pos >= e_marks[line]:
+                return False
+            if src[pos] in _UNDERLINE_CHARS:
+                return rule(state, start, end, silent)
+            line += 1
+        return False
 
     return prefiltered
 
@@ -153,19 +233,76 @@ def _table_prefiltered(state: StateBlock, start: int, end: int, silent: bool) ->
     return _table_recording_prefixes(state, start, end, silent)
 
 
+class _State(StateBlock):
+    """markdown-it's block state, its line tables built a line at a time with
+    str methods rather than a character at a time: the same tables."""
+
+    def __init__(self, src: str, md: MarkdownIt, env: Any, tokens: list[Token]) -> None:
+        super().__init__("", md, env, tokens)
+        self.src = src
+        parts = src.split("\n")
+        if not parts[-1].strip(" \t"):
+            # Nothing after the last newline, or a last line of only spaces and
+            # tabs without one: markdown-it gives it no line.
+            parts.pop()
+        lengths = [len(part) for part in parts]
+        b_marks = list(accumulate([n + 1 for n in lengths], initial=0))
+        b_marks[-1] = len(src)  # the fake last line markdown-it adds
+        t_shift = [n - len(part.lstrip(" \t")) for n, part in zip(lengths, parts, strict=True)]
+        s_count = t_shift.copy()
+        if "\t" in src:
+            for line, part in enumerate(parts):
+                if "\t" in part[: t_shift[line]]:
+                    s_count[line] = _columns(part, t_shift[line])
+        self.bMarks = b_marks
+        self.eMarks = [*map(add, b_marks, lengths), len(src)]
+        self.tShift = [*t_shift, 0]
+        self.sCount = [*s_count, 0]
+        self.bsCount = [0] * (len(parts) + 1)
+        self.lineMax = len(parts)
+
+
+def _columns(line: str, indent: int) -> int:
+    """The width of the first ``indent`` characters (spaces and tabs; tab stops of 4)."""
+    offset = 0
+    for char in line[:indent]:
+        offset += 4 - offset % 4 if char == "\t" else 1
+    return offset
+
+
+class _BlockParser(ParserBlock):
+    """markdown-it's block parser on ``_State`` and ``_DispatchingRuler``."""
+
+    def __init__(self, rules: Ruler[_BlockRule]) -> None:
+        super().__init__()
+        self.ruler = _DispatchingRuler()
+        self.ruler.__rules__ = rules.__rules__
+
+    def parse(
+        self, src: str, md: MarkdownIt, env: Any, outTokens: list[Token]
+    ) -> list[Token] | None:
+        if not src:
+            return None
+        state = _State(src, md, env, outTokens)
+        self.tokenize(state, state.line, state.lineMax)
+        return state.tokens
+
+
 def _block_parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"maxNesting": MAX_NESTING}).enable("table")
+    md.block = _BlockParser(md.block.ruler)
     ruler = md.block.ruler
     # Ruler.at() resets the alternation chains: pass each rule's own, so that
     # what may interrupt a paragraph stays as markdown-it registers it.
     alts = {rule.name: list(rule.alt) for rule in ruler.__rules__}
     ruler.at("table", _table_prefiltered, {"alt": alts["table"]})
-    for name, chars in _FIRST_CHARS.items():
-        ruler.at(
-            name, _first_char(ruler.__rules__[ruler.__find__(name)].fn, chars), {"alt": alts[name]}
-        )
-    reference = ruler.__rules__[ruler.__find__("reference")].fn
-    ruler.at("reference", _reference_prefiltered(reference), {"alt": alts["reference"]})
+    for name, prefilter in (
+        ("reference", _reference_prefiltered),
+        ("code", _code_prefiltered),
+        ("lheading", _lheading_prefiltered),
+    ):
+        rule = ruler.__rules__[ruler.__find__(name)].fn
+        ruler.at(name, prefilter(rule), {"alt": alts[name]})
     # Only block ranges are needed; inline parsing happens in protect().
     md.core.ruler.disable(["inline", "text_join"])
     return md
@@ -231,16 +368,25 @@ def _title_token(state: StateBlock, line: int, match: re.Match[str], column: int
         token.meta = {"title": (column + match.start(group), column + match.end(group))}
 
 
+def _opening(
+    state: StateBlock, start: int, pattern: re.Pattern[str]
+) -> tuple[int, re.Match[str]] | None:
+    """(column, match) where a site block's first line, not indented as code,
+    matches ``pattern``; None otherwise."""
+    if state.sCount[start] - state.blkIndent >= 4:
+        return None
+    column, text = _line_text(state, start)
+    match = pattern.match(text)
+    return None if match is None else (column, match)
+
+
 def _directive_rule(pattern: str) -> _BlockRule:
     compiled = re.compile(pattern)
 
     def rule(state: StateBlock, start: int, end: int, silent: bool) -> bool:
-        if state.sCount[start] - state.blkIndent >= 4:
+        if (opening := _opening(state, start, compiled)) is None:
             return False
-        column, text = _line_text(state, start)
-        match = compiled.match(text)
-        if match is None:
-            return False
+        column, match = opening
         if not silent:
             _title_token(state, start, match, column)
             state.line = start + 1
@@ -253,12 +399,9 @@ def _indented_container_rule(pattern: str) -> _BlockRule:
     compiled = re.compile(pattern)
 
     def rule(state: StateBlock, start: int, end: int, silent: bool) -> bool:
-        if state.sCount[start] - state.blkIndent >= 4:
+        if (opening := _opening(state, start, compiled)) is None:
             return False
-        column, text = _line_text(state, start)
-        match = compiled.match(text)
-        if match is None:
-            return False
+        column, match = opening
         if silent:
             return True
         indent = state.sCount[start]
@@ -284,9 +427,91 @@ def _indented_container_rule(pattern: str) -> _BlockRule:
     return rule
 
 
+_JSX_NAME_RE = re.compile(r"</?(?:[A-Za-z][\w.:-]*)?")
+
+
+def _jsx_tag_end(src: str, pos: int) -> int | None:
+    """Where the JSX tag at ``pos`` ends (after its ">"), over several lines if
+    its attributes are; None when it is not a tag. Quotes and nested ``{...}``
+    are skipped, as JSX reads them."""
+    name = _JSX_NAME_RE.match(src, pos)
+    if name is None:
+        return None
+    depth = 0
+    i = name.end()
+    while i < len(src):
+        char = src[i]
+        if char in "\"'" and depth == 0:
+            close = src.find(char, i + 1)
+            if close < 0:
+                return None
+            i = close
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth < 0:
+                return None
+        elif char == ">" and depth == 0:
+            return i + 1
+        elif char == "<" and depth == 0:
+            return None
+        i += 1
+    return None
+
+
+def _jsx_flow_rule(site: Site) -> _BlockRule:
+    return functools.partial(_jsx_flow, site)
+
+
+def _jsx_flow(site: Site, state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    # MDX: a line of JSX tags only (<Tabs>, </TabItem>, <Tabs groupId="x"
+    # values={[...]}> over several lines) is JSX "flow", kept whole (one line
+    # with a translatable attribute, <img alt="A cat" />, is a title), and it
+    # interrupts a paragraph; the lines after it are Markdown. A tag with text
+    # after it on its line starts a paragraph, as in MDX (<summary>Title</summary>):
+    # the tags are protected there and the text translated.
+    pos = state.bMarks[start] + state.tShift[start]
+    src = state.src
+    if src[pos : pos + 1] != "<":
+        return False
+    while True:
+        tag_end = _jsx_tag_end(src, pos)
+        if tag_end is None:
+            return False
+        pos = tag_end
+        while pos < len(src) and src[pos] in " \t":
+            pos += 1
+        if pos >= len(src) or src[pos] == "\n":
+            break
+        if src[pos] != "<":
+            return False  # text follows: a paragraph
+    last = start
+    while last + 1 < end and state.bMarks[last + 1] <= pos:
+        last += 1
+    if last >= end:
+        return False
+    if not silent:
+        column, text = _line_text(state, start)
+        text = text.rstrip()
+        if last == start and has_letters(text, site=site):
+            token = state.push(_SITE_TITLE, "", 0)
+            token.meta = {"title": (column, column + len(text))}
+        else:
+            token = state.push(_SITE_VERBATIM, "", 0)
+        token.map = [start, last + 1]
+        state.line = last + 1
+    return True
+
+
 @functools.lru_cache(maxsize=16)
 def _site_parser(site: Site) -> MarkdownIt:
-    if site.verbatim_blocks == () and not site.directive and not site.indented_container:
+    if (
+        site.verbatim_blocks == ()
+        and not site.directive
+        and not site.indented_container
+        and not site.mdx
+    ):
         return _BLOCK_MD
     md = _block_parser()
     ruler = md.block.ruler
@@ -300,6 +525,11 @@ def _site_parser(site: Site) -> MarkdownIt:
     if site.indented_container:
         container = _indented_container_rule(site.indented_container)
         ruler.before("fence", "site_container", container, {"alt": _INTERRUPTS})
+    if site.mdx:
+        # JSX is not raw HTML to the next blank line: MDX reads Markdown between
+        # tags, and has no indented code (text indented in a <TabItem> is prose).
+        ruler.before("html_block", "site_jsx_flow", _jsx_flow_rule(site), {"alt": _INTERRUPTS})
+        ruler.disable(["html_block", "code"])
     return md
 
 
@@ -339,15 +569,8 @@ def _continuation(prefix: str) -> str:
     return "".join(out)
 
 
-@dataclass(frozen=True)
-class _Leaf:
-    start: int
-    end: int
-    segment: Segment
-
-
 def _prose(
-    lines: list[tuple[str, str]],
+    lines: _Lines,
     start: int,
     block: str,
     pieces: list[tuple[int, int]],
@@ -363,23 +586,25 @@ def _prose(
     prefixes = []
     contents = []
     suffixes = []
-    for offset, (begin, finish) in enumerate(pieces):
-        body, ending = lines[start + offset]
+    bodies, endings = lines.bodies, lines.endings
+    line = start
+    for begin, finish in pieces:
+        body = bodies[line]
         prefix = body[:begin]
         if begin and not any_prefix and _PREFIX_RE.fullmatch(prefix) is None:
             return None
         prefixes.append(prefix)
         contents.append(body[begin:finish])
-        suffixes.append(body[finish:] + ending)
+        suffixes.append(body[finish:] + endings[line])
+        line += 1
     suffixes[-1] += extra_suffix
     content = "\n".join(contents)
     if block != "text" and content.startswith("$$"):
         return None  # display math
     if not has_letters(content, site=site):
         return None
-    source = "".join(body + ending for body, ending in lines[start : start + len(pieces)])
     return Segment(
-        source=source + extra_suffix,
+        source=lines.source(start, line) + extra_suffix,
         kind="prose",
         content=content,
         block=block,
@@ -427,11 +652,12 @@ def _atx_piece(body: str, content: str) -> tuple[int, int] | None:
     return begin, begin + len(content)
 
 
-def _leaves(parsed: Parsed, lines: list[tuple[str, str]], newline: str) -> Iterator[_Leaf]:
+def _leaves(parsed: Parsed, lines: _Lines, newline: str) -> Iterator[tuple[int, int, Segment]]:
+    """(start line, end line, prose segment) of each leaf block that can be translated."""
     tokens, normalized, table_columns = parsed.tokens, parsed.lines, parsed.table_columns
     site = parsed.site
     for index, token in enumerate(tokens):
-        if token.map is None or token.type not in _LEAF_TYPES:
+        if token.type not in _LEAF_TYPES or token.map is None:
             continue
         start, end = token.map
         end = min(end, len(lines))
@@ -467,21 +693,19 @@ def _leaves(parsed: Parsed, lines: list[tuple[str, str]], newline: str) -> Itera
                 # Setext: the underline is kept whole in the last line's suffix.
                 aligned = _align(normalized, start, content)
                 if aligned is not None and len(aligned) == end - start - 1:
-                    underline = "".join(lines[end - 1])
+                    underline = lines.source(end - 1, end)
                     segment = _prose(
                         lines, start, "heading", aligned, newline, underline, site=site
                     )
         if segment is not None:
-            yield _Leaf(start, end, segment)
+            yield start, end, segment
 
 
 _LEAF_TYPES = frozenset({"paragraph_open", "heading_open", "table_open", _SITE_TITLE})
 
 
-def _verbatim(lines: list[tuple[str, str]], start: int, end: int) -> Segment:
-    return Segment(
-        source="".join(body + ending for body, ending in lines[start:end]), kind="verbatim"
-    )
+def _verbatim(lines: _Lines, start: int, end: int) -> Segment:
+    return Segment(source=lines.source(start, end), kind="verbatim")
 
 
 @dataclass(frozen=True)
@@ -517,7 +741,7 @@ def split(
     ``parsed`` is ``parse(text, site=site)`` when the caller keeps it for the
     structure check (Markdown only); without it the body is parsed here.
     """
-    lines = _lines(text)
+    lines = _Lines(text)
     newline = _first_newline(text)
     if not markdown:
         return _split_plain(lines, newline)
@@ -527,30 +751,31 @@ def split(
         raise ValueError("split(): parsed is the parse of another text")
     segments: list[Segment] = []
     done = 0
-    for leaf in _leaves(parsed, lines, newline):
-        if leaf.start < done:
+    for start, end, segment in _leaves(parsed, lines, newline):
+        if start < done:
             continue  # never expected; keeps the cut lossless if it happens
-        if leaf.start > done:
-            segments.append(_verbatim(lines, done, leaf.start))
-        segments.append(leaf.segment)
-        done = leaf.end
+        if start > done:
+            segments.append(_verbatim(lines, done, start))
+        segments.append(segment)
+        done = end
     if done < len(lines):
         segments.append(_verbatim(lines, done, len(lines)))
     return segments
 
 
-def _split_plain(lines: list[tuple[str, str]], newline: str) -> list[Segment]:
+def _split_plain(lines: _Lines, newline: str) -> list[Segment]:
     segments: list[Segment] = []
+    bodies = lines.bodies
     done = 0
     index = 0
-    while index < len(lines):
-        if not lines[index][0].strip():
+    while index < len(bodies):
+        if not bodies[index].strip():
             index += 1
             continue
         start = index
-        while index < len(lines) and lines[index][0].strip():
+        while index < len(bodies) and bodies[index].strip():
             index += 1
-        pieces = [(0, len(body)) for body, _ in lines[start:index]]
+        pieces = [(0, len(body)) for body in bodies[start:index]]
         segment = _prose(lines, start, "text", pieces, newline)
         if segment is None:
             continue
@@ -558,8 +783,8 @@ def _split_plain(lines: list[tuple[str, str]], newline: str) -> list[Segment]:
             segments.append(_verbatim(lines, done, start))
         segments.append(segment)
         done = index
-    if done < len(lines):
-        segments.append(_verbatim(lines, done, len(lines)))
+    if done < len(bodies):
+        segments.append(_verbatim(lines, done, len(bodies)))
     return segments
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config import SITE_ANCHORS as ANCHORS
@@ -47,10 +47,16 @@ class Site:
     mdx: bool = False
     # Hugo shortcode parameters whose values are prose.
     text_params: tuple[str, ...] = ()
+    # HTML (and JSX) attributes whose quoted values are prose: alt="…".
+    text_attributes: tuple[str, ...] = ()
     # Link fragments in the translated file keep working.
     anchors: str = "off"
     # Suffix layout: a link to other.md becomes other.<lang>.md.
     link_translations: bool = False
+    # anchors = "linked": the ids that links target on this one page (None: every
+    # id). Per page, so not part of the syntax: two sites that differ only here
+    # parse alike and compare equal.
+    linked: frozenset[str] | None = field(default=None, compare=False)
 
     @property
     def slug(self) -> Callable[[str], str]:
@@ -59,14 +65,25 @@ class Site:
 
 PLAIN = Site()
 
-_CODE_SHORTCODES = ("highlight", "code", "codeblock", "mermaid", "math", "katex", "chart")
+# "code-toggle": the Hugo documentation's own (configuration shown as TOML, YAML, JSON).
+_CODE_SHORTCODES = (
+    "highlight",
+    "code",
+    "codeblock",
+    "code-toggle",
+    "mermaid",
+    "math",
+    "katex",
+    "chart",
+)
 _LIQUID_LITERAL = ("highlight", "raw", "comment", "capture")
 
 
 def _hugo_blocks() -> tuple[tuple[str, str], ...]:
     return tuple(
         (
-            rf"^\s*\{{\{{[<%]-?\s*{name}\b(?:(?!\}}\}}).)*[>%]\}}\}}",
+            # (?![\w-]): "code" is not the start of "code-toggle".
+            rf"^\s*\{{\{{[<%]-?\s*{name}(?![\w-])(?:(?!\}}\}}).)*[>%]\}}\}}",
             rf"\{{\{{[<%]-?\s*/\s*{name}\s*-?[>%]\}}\}}\s*$",
         )
         for name in _CODE_SHORTCODES
@@ -168,7 +185,7 @@ def resolve(settings: SiteSettings, root: Path, *, layout: str = "mirror") -> Si
     base = _site(kind, mkdocs_attr_list=attr_list)
     links = settings.link_translations and layout == "suffix"
     if base is PLAIN:
-        return Site(kind, link_translations=True) if links else PLAIN
+        return Site(kind, text_attributes=settings.text_attributes, link_translations=links)
     return Site(
         base.kind,
         heading_ids=base.heading_ids,
@@ -177,6 +194,7 @@ def resolve(settings: SiteSettings, root: Path, *, layout: str = "mirror") -> Si
         indented_container=base.indented_container,
         mdx=base.mdx,
         text_params=settings.text_params if kind == "hugo" else (),
+        text_attributes=settings.text_attributes,
         anchors=settings.anchors,
         link_translations=links,
     )

@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from pipeline import discover, languages, manifest, prompts
+from pipeline import anchors, discover, languages, manifest, prompts
 from pipeline.config import Config
 from pipeline.errors import UsageError
 from pipeline.options import RunOptions
@@ -29,6 +29,8 @@ class Target:
     settings_hash: str
     layout: str
     source_lang: str
+    # [site] anchors = "linked": the fragments the input folder's documents link to.
+    links: anchors.Links | None = None
 
     @property
     def state_dir(self) -> Path:
@@ -36,10 +38,17 @@ class Target:
 
 
 def resolve(cfg: Config, opts: RunOptions) -> list[Target]:
-    return [_target(cfg, opts, lang) for lang in opts.targets]
+    outs = {lang: _out_root(cfg, opts, lang) for lang in opts.targets}
+    links = None
+    if cfg.site.anchors == "linked":
+        # Every document of the input folder, also when --files names a few: a
+        # link from a page not translated now still needs its heading's id.
+        every = _discover(cfg, dataclasses.replace(opts, files=None), outs)
+        links = anchors.scan_links(opts.root.resolve(), (f.rel for f in every.files))
+    return [_target(cfg, opts, lang, out, links) for lang, out in outs.items()]
 
 
-def _target(cfg: Config, opts: RunOptions, lang: str) -> Target:
+def _out_root(cfg: Config, opts: RunOptions, lang: str) -> Path:
     layout = opts.layout
     root = opts.root.resolve()
     if opts.out is not None:
@@ -65,19 +74,34 @@ def _target(cfg: Config, opts: RunOptions, lang: str) -> Target:
             f"{state} is a symlink; remove it (translate-dir keeps its lock and "
             "manifest there, and writes nothing outside the output folder)"
         )
+    return out
+
+
+def _target(
+    cfg: Config, opts: RunOptions, lang: str, out: Path, links: anchors.Links | None
+) -> Target:
+    layout = opts.layout
     name = "manifest.json" if layout == "mirror" else f"manifest-{lang}.json"
     return Target(
         lang=lang,
         out_root=out,
-        manifest=manifest.Manifest.load(state / name),
-        settings_hash=settings_hash(cfg, opts, lang),
+        manifest=manifest.Manifest.load(out / STATE_DIR / name),
+        settings_hash=settings_hash(cfg, opts, lang, links),
         layout=layout,
         source_lang=opts.source,
+        links=links,
     )
 
 
-def settings_hash(cfg: Config, opts: RunOptions, lang: str) -> str:
-    """What an output was written under: a change makes every output stale."""
+def settings_hash(
+    cfg: Config, opts: RunOptions, lang: str, links: anchors.Links | None = None
+) -> str:
+    """What an output was written under: a change makes every output stale.
+
+    ``links``: with anchors = "linked", a page's ids depend on the links in
+    other pages; when those change, every output is assembled again from the
+    memory (no model request) and only the pages whose ids changed are written.
+    """
     return manifest.settings_hash(
         {
             "source": opts.source,
@@ -91,6 +115,7 @@ def settings_hash(cfg: Config, opts: RunOptions, lang: str) -> str:
             "do_not_translate": sorted(cfg.do_not_translate),
             # Site syntax and anchors change what is written around the prose.
             "site": dataclasses.asdict(cfg.site),
+            **({"links": links.digest()} if links is not None else {}),
         }
     )
 
@@ -98,12 +123,16 @@ def settings_hash(cfg: Config, opts: RunOptions, lang: str) -> str:
 def sources(cfg: Config, opts: RunOptions, targets: list[Target]) -> discover.Found:
     """The source files and what was skipped. Output folders inside the input
     folder and translations (post.zh.md) are never sources."""
+    return _discover(cfg, opts, {t.lang: t.out_root for t in targets})
+
+
+def _discover(cfg: Config, opts: RunOptions, outs: dict[str, Path]) -> discover.Found:
     root = opts.root.resolve()
-    skip = [t.out_root for t in targets if t.out_root != root and root in t.out_root.parents]
+    skip = [out for out in outs.values() if out != root and root in out.parents]
     if opts.layout == "hugo-dir":
-        skip += [t.out_root / t.lang for t in targets]
+        skip += [out / lang for lang, out in outs.items()]
     if opts.layout == "docusaurus":
-        skip += [t.out_root / "i18n" for t in targets]
+        skip += [out / "i18n" for out in outs.values()]
     found = discover.discover(
         root,
         include=cfg.files.include,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
 from pipeline import anchors, config, protect, segments, sites
 from pipeline.config import SiteSettings
-from pipeline.errors import ConfigError
-from pipeline.testing import ScriptedBackend
+from pipeline.errors import ConfigError, ValidationFailed
+from pipeline.testing import ScriptedBackend, to_zh
 from tests.reliability_support import invoke
 
 
@@ -125,3 +125,137 @@ def test_suffix_layout_links_point_at_translations(
     assert '](other.zh.md#setup "' in out and "](missing.md)" in out
     assert 'Other")' not in out  # the link title is translated
     assert "{#setup}" not in (tmp_path / "other.zh.md").read_text("utf-8")  # plain: no ids
+
+
+def test_links_scan_ties_each_fragment_to_its_page(tmp_path: Path) -> None:
+    pages = {
+        "index.md": "[a](#local) [b](guide/install.md#setup) [c][r]\n\n[r]: guide/install.md#ref\n",
+        "guide/install.md": '# Install\n\n<a href="../index.md#top">up</a> [x](#in-page)\n',
+        "guide/other.md": "[pretty](../install/#pretty) [doc](install#docusaurus)\n",
+        "guide/_index.md": "[s](../blog/post.html#jekyll)\n",
+        "blog/post.md": (
+            '[folder](../guide/#folder) {{< ref "install.md#hugo" >}} [x](/docs/intro#slug)\n'
+            "[out](https://example.org/install.md#outside) {% link guide/install.md %}#liquid\n"
+        ),
+    }
+    for name, text in pages.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, "utf-8")
+    links = anchors.scan_links(tmp_path, [PurePosixPath(n) for n in pages])
+    assert links.ids("guide/install.md") == {
+        "setup", "ref", "in-page", "pretty", "docusaurus", "hugo", "liquid", "slug"
+    }  # fmt: skip
+    assert links.ids("index.md") == {"local", "top", "slug"}
+    assert links.ids("guide/_index.md") == {"folder", "slug"}
+    assert links.ids("blog/post.md") == {"jekyll", "slug"}
+    # /docs/intro is no page here: its fragment is wanted on every page.
+    assert links.anywhere == {"slug"}
+    assert "outside" not in links.ids("guide/install.md")
+
+
+def write(folder: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text, "utf-8")
+
+
+def test_linked_anchors_keep_only_the_ids_links_target(
+    tmp_path: Path, scripted: ScriptedBackend
+) -> None:
+    root = tmp_path / "docs"
+    write(
+        root,
+        {
+            "pipeline.toml": '[site]\nkind = "hugo"\nanchors = "linked"\n',
+            "a.md": "# Start here\n\n## Setup\n\nText.\n\n## Never linked\n\n[up](#start-here)\n",
+            "b.md": "# Other\n\nSee [setup](a.md#setup).\n",
+        },
+    )
+    out = tmp_path / "out"
+    # Only a.md is translated; b.md's link to it still counts.
+    args = ("--root", root, "--config", root / "pipeline.toml", "--to", "zh", "--out", out, "-q")
+    outcome = invoke(root / "a.md", *args)
+    assert outcome.code == 0, outcome.stderr
+    page = (out / "a.md").read_text("utf-8")
+    assert "{#setup}" in page and "{#start-here}" in page
+    assert "{#never-linked}" not in page
+    # A new link to another heading: the page gets that id too, from the memory.
+    asked = scripted.count
+    (root / "b.md").write_text("See [setup](a.md#setup) and [n](a.md#never-linked).\n", "utf-8")
+    outcome = invoke(root / "a.md", *args)
+    assert outcome.code == 0, outcome.stderr
+    assert "{#never-linked}" in (out / "a.md").read_text("utf-8")
+    assert scripted.count == asked
+    # --anchors all (the default) overrides the config: every heading keeps its id.
+    (root / "b.md").write_text("No links.\n", "utf-8")
+    outcome = invoke(root, *args[2:4], "--to", "zh", "--out", tmp_path / "all", "--anchors", "all")
+    assert outcome.code == 0, outcome.stderr
+    assert "{#never-linked}" in (tmp_path / "all" / "a.md").read_text("utf-8")
+
+
+def test_site_flag_overrides_the_config(tmp_path: Path, scripted: ScriptedBackend) -> None:
+    root = tmp_path / "docs"
+    write(root, {"pipeline.toml": '[site]\nkind = "plain"\n', "a.md": "# Setup\n\nText.\n"})
+    config = ("--config", root / "pipeline.toml", "--quiet")
+    assert invoke(root, "--to", "zh", "--out", tmp_path / "plain", *config).code == 0
+    assert "{#setup}" not in (tmp_path / "plain" / "a.md").read_text("utf-8")
+    outcome = invoke(root, "--to", "zh", "--out", tmp_path / "gh", "--site", "github", *config)
+    assert outcome.code == 0, outcome.stderr
+    assert '<a id="setup"></a>' in (tmp_path / "gh" / "a.md").read_text("utf-8")
+    bad = invoke(root, "--to", "zh", "--site", "gatsby")
+    assert bad.code == 2 and "'gatsby' is not one of" in bad.stderr
+
+
+def test_img_alt_and_title_translated_the_tag_kept() -> None:
+    plain = site("plain")
+    found = protect.protect('See <img src="a.png" alt="A cat" title="The cat"> here.', site=plain)
+    assert found.text == "See ⟦1⟧A cat⟦2⟧The cat⟦3⟧ here."
+    assert found.spans == ('<img src="a.png" alt="', '" title="', '">')
+    assert protect.restore("看 ⟦1⟧猫⟦2⟧那只猫⟦3⟧。", found) == (
+        '看 <img src="a.png" alt="猫" title="那只猫">。'
+    )
+    # The value must stay inside its quotes: no quote, no line break, in order.
+    for broken in ('看 ⟦1⟧"猫"⟦2⟧猫⟦3⟧', "看 ⟦1⟧猫\n猫⟦2⟧猫⟦3⟧", "看 ⟦2⟧猫⟦1⟧猫⟦3⟧"):
+        with pytest.raises(ValidationFailed, match="quote"):
+            protect.restore(broken, found)
+    # Blank-separated tags around a value are one marker; no words, no opening.
+    assert protect.protect('<p><img src="a.png" alt="Logo"></p>', site=plain).text == "⟦1⟧Logo⟦2⟧"
+    assert protect.protect('<img src="a.png" alt="42">', site=plain).text == "⟦1⟧"
+    assert (
+        protect.protect('<img alt="A cat">', site=site("plain", text_attributes=())).text == "⟦1⟧"
+    )
+    # A long paragraph cut into sentences keeps each guard with its markers.
+    part = protect.renumber("⟦2⟧The cat⟦3⟧ here.", found.spans, found.values)
+    assert part.values == ((1, 2, '"'),)
+
+
+def test_img_alt_translated_in_a_run(tmp_path: Path, scripted: ScriptedBackend) -> None:
+    (tmp_path / "a.md").write_text('A cat: <img src="cat.png" alt="A black cat">\n', "utf-8")
+    assert invoke(tmp_path, "--to", "zh", "--out", tmp_path / "out", "--quiet").code == 0
+    out = (tmp_path / "out" / "a.md").read_text("utf-8")
+    assert out.startswith(to_zh("A cat") + ': <img src="cat.png" alt="' + to_zh("A black cat"))
+
+
+def test_mdx_jsx_text_on_tag_lines_is_prose() -> None:
+    text = (
+        "<Tabs\n  values={[{label: 'A b', value: 'a'}]}>\n"
+        '  <TabItem value="apple" label="Apple">This is an apple</TabItem>\n'
+        '  <TabItem value="pear" label="Pear">\n'
+        "    This is a pear\n"
+        "  </TabItem>\n</Tabs>\n\n"
+        "<details>\n<summary>Show the details</summary>\n\nHidden text.\n</details>\n"
+    )
+    docusaurus = site("docusaurus")
+    assert prose(text, docusaurus) == [
+        '<TabItem value="apple" label="Apple">This is an apple</TabItem>',
+        "This is a pear",
+        "<summary>Show the details</summary>",
+        "Hidden text.",
+    ]
+    labelled = site("docusaurus", text_attributes=("alt", "title", "label"))
+    contents = prose(text, labelled)
+    assert contents[1] == '<TabItem value="pear" label="Pear">'
+    assert protect.protect(contents[0], site=labelled).text == "⟦1⟧Apple⟦2⟧This is an apple⟦3⟧"
+    # A JSX expression holding quotes is code, never opened.
+    found = protect.protect('<Card data={\'title="x"\'} title="Hello">Hi</Card>', site=labelled)
+    assert found.text == "⟦1⟧Hello⟦2⟧Hi⟦3⟧"

@@ -154,6 +154,40 @@ def test_mkdocs_strict_build_and_anchors_land(tmp_path: Path, zh: ScriptedBacken
     assert checked >= 6 and dead == []
     built = (site / "public" / "index.html").read_text("utf-8")
     assert 'class="admonition note"' in built and "tabbed-set" in built
+    # An <img> in a paragraph: alt and title translated, the tag kept.
+    install = (site / "docs_zh" / "install.md").read_text("utf-8")
+    assert '<img src="img.png" alt="' in install and '" title="' in install
+    assert "A screenshot of the log" not in install and "The log window" not in install
+    page = (site / "public" / "install" / "index.html").read_text("utf-8")
+    assert '<img src="img.png" alt="' in page and "A screenshot of the log" not in page
+    # Every heading keeps its id (anchors = "all", the default).
+    assert "{#uninstall}" in install
+
+
+def test_mkdocs_linked_anchors_build_strict(tmp_path: Path, zh: ScriptedBackend) -> None:
+    """anchors = "linked": only linked headings get an id, and mkdocs --strict
+    (validation.links.anchors) still finds every anchor a link names."""
+    mkdocs = need("mkdocs")
+    site = tmp_path / "site"
+    shutil.copytree(SITES / "mkdocs", site)
+    translate(
+        site / "docs",
+        "--out",
+        str(site / "docs_zh"),
+        "--anchors",
+        "linked",
+        "--site",
+        "mkdocs",
+    )
+    install = (site / "docs_zh" / "install.md").read_text("utf-8")
+    assert "{#troubleshooting}" in install and "{#requirements}" in install
+    assert "{#uninstall}" not in install and "{#install}" not in install
+    config = (site / "mkdocs.yml").read_text("utf-8").replace("docs_dir: docs", "docs_dir: docs_zh")
+    (site / "mkdocs.zh.yml").write_text(config, "utf-8")
+    build([mkdocs, "build", "--strict", "-q", "-f", "mkdocs.zh.yml", "-d", "public"], site)
+    pages = [site / "public" / "index.html", site / "public" / "install" / "index.html"]
+    checked, dead = dead_anchors(site / "public", pages)
+    assert checked >= 6 and dead == []
 
 
 def test_docusaurus_pages_compile_as_mdx(tmp_path: Path, zh: ScriptedBackend) -> None:
@@ -181,11 +215,23 @@ def test_docusaurus_pages_compile_as_mdx(tmp_path: Path, zh: ScriptedBackend) ->
         assert kept in intro, kept
     assert ":::tip " in intro and "Quick start" not in intro
     assert ":::note[" in intro and "Your own title" not in intro
-    pages = ["intro.mdx", "setup.md"]
+    # JSX with text on its lines: the text and the <img> alt translated, tags kept.
+    tabs = (site / "docs_zh" / "tabs.mdx").read_text("utf-8")
+    for kept in (
+        "<Tabs\n  groupId=\"fruit\"\n  values={[{label: 'Apple', value: 'apple'}, ",
+        '  <TabItem value="apple" label="Apple" default>',
+        "🍎</TabItem>\n",
+        "<summary>",
+        '<img src="https://example.org/cat.png" alt="',
+    ):
+        assert kept in tabs, kept
+    for gone in ("This is an apple", "This is an orange", "Show the details", "A cat on"):
+        assert gone not in tabs, gone
+    pages = ["intro.mdx", "setup.md", "tabs.mdx"]
     files = [f"docs/{p}" for p in pages] + [f"docs_zh/{p}" for p in pages]
     out = build([node, str(MDX / "compile.mjs"), *files], site)
     found = [json.loads(line)["directives"] for line in out.splitlines() if line.startswith("{")]
     # The same admonitions as the source (remark-directive reads ":::note[Title]";
     # Docusaurus itself also reads ":::tip Title").
-    assert found[2:] == found[:2] and "note" in found[0] and "warning" in found[0]
+    assert found[3:] == found[:3] and "note" in found[0] and "warning" in found[0]
     assert "{/* #requirements */}" in (site / "docs_zh" / "setup.md").read_text("utf-8")
