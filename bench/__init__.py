@@ -20,6 +20,7 @@ FIGURES: dict[str, str] = {
     "fidelity": "bench.fidelity",
     "review": "bench.review",
     "calibration": "bench.calibration",
+    "sites": "bench.sites",
 }
 # Not in the default set (a real model over many pages, tens of minutes):
 # python -m bench.inline_audit --pages 20 --lang zh

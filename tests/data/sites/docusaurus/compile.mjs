@@ -1,0 +1,65 @@
+// Stub of the Docusaurus build (not from facebook/docusaurus): compile each MDX
+// page named on the command line with @mdx-js/mdx v3 and remark-directive, as
+// Docusaurus 3 does, after the same source preprocessing its mdx-loader applies
+// by default (markdown.mdx1Compat: HTML comments, heading ids; and
+// unwrapMdxCodeBlocks). Prints one JSON line per file (the container directive
+// names it found); exits 1 on any compile error. The packages come from
+// tests/sites/mdx (`npm ci` there).
+import {readFile} from 'node:fs/promises';
+
+const modules = new URL('../../../sites/mdx/node_modules/', import.meta.url);
+const {compile} = await import(new URL('@mdx-js/mdx/index.js', modules));
+const {default: remarkDirective} = await import(new URL('remark-directive/index.js', modules));
+
+// Docusaurus: escapeMarkdownHeadingIds (packages/docusaurus-utils/src/markdownUtils.ts).
+function escapeMarkdownHeadingIds(content) {
+  return content.replaceAll(/(?:^|\n)#{1,6}(?!#).*/g, (heading) =>
+    heading.replace('{#', '\\{#').replace('\\\\{#', '\\{#'),
+  );
+}
+
+// Docusaurus: unwrapMdxCodeBlocks (three backticks only, as used here).
+function unwrapMdxCodeBlocks(content) {
+  return content.replaceAll(
+    /(?<begin>^|\r?\n)(?<indentStart>\x20*)```(?<spaces>\x20*)mdx-code-block\r?\n(?<children>.*?)\r?\n(?<indentEnd>\x20*)```(?<end>\r?\n|$)/gs,
+    (...args) => {
+      const groups = args.at(-1);
+      return `${groups.begin}${groups.children}${groups.end}`;
+    },
+  );
+}
+
+// Docusaurus mdx1Compat.comments: HTML comments become MDX comments.
+function htmlComments(content) {
+  return content.replaceAll(/<!--(.*?)-->/gs, '{/*$1*/}');
+}
+
+function directives() {
+  return (tree, file) => {
+    const names = [];
+    const walk = (node) => {
+      if (node.type === 'containerDirective') names.push(node.name);
+      for (const child of node.children || []) walk(child);
+    };
+    walk(tree);
+    file.data.directives = names;
+  };
+}
+
+function stripFrontMatter(content) {
+  return content.replace(/^---\r?\n[\s\S]*?\r?\n---\r?\n/, '');
+}
+
+let failed = false;
+for (const path of process.argv.slice(2)) {
+  try {
+    const raw = await readFile(path, 'utf8');
+    const value = htmlComments(escapeMarkdownHeadingIds(unwrapMdxCodeBlocks(stripFrontMatter(raw))));
+    const file = await compile({path, value}, {remarkPlugins: [remarkDirective, directives]});
+    console.log(JSON.stringify({path, directives: file.data.directives}));
+  } catch (error) {
+    failed = true;
+    console.error(`${path}: ${error.message}`);
+  }
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,148 @@
+"""Real site pages (tests/data/sites/) translated and built with the real generators.
+
+The scripted half of ``bench/sites.py``: each kind's content is translated into
+Chinese through the real orchestrator (``to_zh``: every word changes), then the
+source and the translation are built with hugo, jekyll, ``mkdocs build --strict``
+and @mdx-js/mdx v3 (Docusaurus's compiler). Every site-syntax token of the source
+must be in the output byte for byte, the translation must build, and every
+fragment link that lands in the source build must land in the translated build.
+Under CI (CI=true) a missing tool fails the test; elsewhere it skips.
+
+Known gaps are ``xfail(strict=True)``, so each flips to a failure once fixed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import sites
+
+_KINDS = {kind.name: kind for kind in sites.KINDS}
+
+
+def _need(kind: sites.Kind) -> None:
+    message = ""
+    if kind.tool and shutil.which(kind.tool) is None:
+        message = f"{kind.tool} is not installed (.ci/run installs it)"
+    elif kind.name == "docusaurus" and not (sites.MDX_MODULES / "@mdx-js" / "mdx").is_dir():
+        message = "@mdx-js/mdx is not installed: run `npm ci` in tests/sites/mdx"
+    if message:
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """Each kind translated once (scripted) and built; the results by kind."""
+    work = tmp_path_factory.mktemp("sites")
+    cache = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+    try:
+        found = {}
+        for kind in sites.KINDS:
+            if kind.tool and shutil.which(kind.tool) is None:
+                continue
+            found[kind.name] = sites.measure_kind(kind, work / kind.name, "scripted")
+        return found
+    finally:
+        if old is None:
+            os.environ.pop("XDG_CACHE_HOME", None)
+        else:
+            os.environ["XDG_CACHE_HOME"] = old
+
+
+def _result(measured: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    _need(_KINDS[name])
+    return measured[name]
+
+
+# Jekyll: {% raw %}`{{`{% endraw %} and {% raw %}`}}`{% endraw %} (02-liquid.md)
+# loses its inner {% endraw %} and {% raw %}: "{{`{% endraw %} and {% raw %}`}}" is
+# taken for one {{ output }}, which loses to the code span that starts inside it.
+_JEKYLL_INLINE_RAW = pytest.mark.xfail(
+    strict=True, reason="protect: inline {% raw %} around a `{{` code span, see the docstring"
+)
+# MkDocs: a content tab's anchor (pymdownx.tabbed slugify + combine_header_slug)
+# is the slug of its label: a translated label gets a new id.
+_MKDOCS_TAB_ANCHOR = pytest.mark.xfail(
+    strict=True, reason="a translated tab label changes the tab's anchor"
+)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "docusaurus",
+        "hugo",
+        pytest.param("jekyll", marks=_JEKYLL_INLINE_RAW),
+        "mkdocs",
+        "github",
+    ],
+)
+def test_every_site_token_is_kept(measured: dict[str, dict[str, Any]], name: str) -> None:
+    result = _result(measured, name)
+    kept, total = result["tokens"]
+    assert total >= 1
+    assert result["tokens_lost"] == [] and kept == total
+
+
+@pytest.mark.parametrize("name", ["docusaurus", "hugo", "jekyll", "mkdocs"])
+def test_source_and_translation_build(measured: dict[str, dict[str, Any]], name: str) -> None:
+    result = _result(measured, name)
+    assert result["source_build"] == "passes"
+    assert result["build"] == "passes", result["build_log"]
+
+
+@pytest.mark.parametrize(
+    "name", ["hugo", "jekyll", pytest.param("mkdocs", marks=_MKDOCS_TAB_ANCHOR)]
+)
+def test_every_resolving_anchor_still_resolves(
+    measured: dict[str, dict[str, Any]], name: str
+) -> None:
+    result = _result(measured, name)
+    kept, total = result["anchors"]
+    assert total >= 2
+    assert result["anchors_dead"] == [] and kept == total
+
+
+def test_mkdocs_heading_anchors_all_resolve(measured: dict[str, dict[str, Any]]) -> None:
+    # Everything but the one content-tab anchor (xfail above) lands.
+    result = _result(measured, "mkdocs")
+    assert result["anchors_dead"] == [
+        "reference/content-tabs/index.html: #anchor-links--or-even-me"
+    ]
+    assert result["anchors"][1] >= 10
+
+
+def test_alt_texts_are_translated(measured: dict[str, dict[str, Any]]) -> None:
+    result = _result(measured, "docusaurus")
+    assert result["alts"] == [1, 1]
+
+
+def test_nothing_kept_in_english(measured: dict[str, dict[str, Any]]) -> None:
+    for result in measured.values():
+        assert result["pieces"] > 0 and result["kept"] == 0, result["kind"]
+
+
+def test_a_lost_token_and_a_dead_anchor_are_counted(tmp_path: Path) -> None:
+    # The measures can fail: a shortcode or Liquid tag changed, a heading id gone.
+    src = "Text {{< figure src=a.png >}} and {% link a.md %}.\n\n## Title {#t}\n"
+    out = "Text {{< figure src=b.png >}} and {% link a.md %}.\n\n## 标题\n"
+    assert sites.compare_tokens("hugo", src, out)[:2] == (0, 2)
+    assert sites.compare_tokens("jekyll", src, out)[:2] == (1, 3)
+    for name, body in (("source", '<h2 id="t">T</h2>'), ("zh", "<h2>T</h2>")):
+        page = tmp_path / name / "page.html"
+        page.parent.mkdir()
+        page.write_text(f'<a href="#t">x</a><a href="#nowhere">y</a>{body}', "utf-8")
+    assert sites.compare_anchors(tmp_path / "source", tmp_path / "zh") == (
+        (0, 1),
+        ["page.html: #t"],
+    )
+    assert sites.compare_alts("![A cat](c.png) ![x][]", "![一只猫](c.png) ![x][]") == (1, 1)
