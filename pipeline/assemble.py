@@ -58,7 +58,8 @@ def _check_structure(job: FileJob, body: str) -> str:
     for part in job.parts:
         if isinstance(part, Slot) and part.segment is not None:
             rendered = _render(part, job.lang)
-            if validate.structure(rendered) != validate.structure(part.segment.source):
+            before = validate.structure(part.segment.source, site=job.site)
+            if validate.structure(rendered, site=job.site) != before:
                 for p in part.pieces:
                     p.kept = True
     body = _body(job)

@@ -77,6 +77,7 @@ class SiteSettings:
     anchors: str = "all"
     text_params: tuple[str, ...] = ("alt", "caption", "title")
     text_attributes: tuple[str, ...] = ("alt", "title")
+    admonition_titles: bool = True
     link_translations: bool = True
 
 
@@ -258,6 +259,7 @@ def _build(merged: dict[str, Any], where: str) -> Config:
             anchors=site["anchors"],
             text_params=tuple(site["text_params"]),
             text_attributes=tuple(site["text_attributes"]),
+            admonition_titles=site["admonition_titles"],
             link_translations=site["link_translations"],
         ),
     )

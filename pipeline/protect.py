@@ -39,9 +39,11 @@ __all__ = [
     "Protected",
     "count_simple_links",
     "has_letters",
+    "only_values",
     "protect",
     "renumber",
     "restore",
+    "without_values",
 ]
 
 # A placeholder as protect() writes it: ⟦1⟧, ⟦2⟧, ... At most nine digits, so a
@@ -533,17 +535,13 @@ def _open_values(
             out.append((begin, end))
             continue
         done = begin
-        for match in pattern.finditer(content, begin, end):
-            group = 1 if match.group(1) is not None else 2
-            if not _LETTER_RE.search(match.group(group)):
+        for value_begin, value_end in _quoted_values(content, opened.end(), end, pattern):
+            if not _LETTER_RE.search(content, value_begin, value_end):
                 continue
-            before = content[opened.end() : match.start()]
-            if before.count("{") != before.count("}"):
-                continue  # inside a JSX {expression}: code
             pieces.add(len(out))
-            out.append((done, match.start(group)))
-            values.append(match.span(group))
-            done = match.end(group)
+            out.append((done, value_begin))
+            values.append((value_begin, value_end))
+            done = value_end
         if done != begin:
             pieces.add(len(out))
         out.append((done, end))
@@ -564,6 +562,52 @@ def _open_values(
             joined.add(len(merged))
         merged.append((begin, end))
     return merged
+
+
+def _quoted_values(content: str, begin: int, end: int, pattern: re.Pattern[str]) -> Iterator[Span]:
+    """Where the quoted values of the parameters ``pattern`` names lie in the tag
+    (or shortcode) whose name ends at ``begin`` and that ends at ``end``; values
+    inside a JSX ``{expression}`` are code and not among them."""
+    for match in pattern.finditer(content, begin, end):
+        before = content[begin : match.start()]
+        if before.count("{") != before.count("}"):
+            continue
+        yield match.span(1 if match.group(1) is not None else 2)
+
+
+def only_values(content: str, *, site: Site = PLAIN) -> bool:
+    """Whether the only words of ``content`` (an HTML block) are the quoted values
+    of the ``site.text_attributes`` of its tags: ``<p align="center"><img alt="A
+    cat"></p>``. Such a block is translated as those values alone, the rest kept
+    byte-identical; HTML with text of its own (tables, scripts, comments) is not."""
+    if not site.text_attributes or _LETTER_RE.search(content) is None:
+        return False
+    _, runs, values = _analyse(content, site.mdx, site.text_params, site.text_attributes)
+    opened = set(values)
+    return bool(opened) and all(
+        run in opened or _LETTER_RE.search(content, *run) is None for run in runs
+    )
+
+
+def without_values(content: str, *, site: Site = PLAIN) -> str:
+    """``content`` (an HTML block) with the quoted values of its tags'
+    ``site.text_attributes`` taken out, whether they hold words or not: what
+    must come out of a translation unchanged (``validate``'s fingerprint)."""
+    if not site.text_attributes or "<" not in content:
+        return content
+    spans, _, _ = _analyse(content, site.mdx)
+    pattern = _param_re(site.text_attributes)
+    parts = []
+    done = 0
+    for begin, end in spans:
+        opened = _TAG_RE.match(content, begin)
+        if opened is None:
+            continue
+        for value_begin, value_end in _quoted_values(content, opened.end(), end, pattern):
+            parts.append(content[done:value_begin])
+            done = value_end
+    parts.append(content[done:])
+    return "".join(parts)
 
 
 @functools.lru_cache(maxsize=64)

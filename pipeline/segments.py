@@ -30,7 +30,7 @@ from markdown_it.rules_block import StateBlock
 from markdown_it.rules_block import table as _table_rule
 from markdown_it.token import Token
 
-from pipeline.protect import has_letters
+from pipeline.protect import has_letters, only_values
 from pipeline.sites import PLAIN, Site
 
 Kind = Literal["verbatim", "prose"]
@@ -46,11 +46,15 @@ class Segment:
     kind: Kind
     # For prose only:
     content: str = ""  # the text to translate, lines joined with "\n", no trailing newline
-    block: str = ""  # "paragraph" | "heading" | "table" | "text"
+    block: str = ""  # "paragraph" | "heading" | "table" | "text" | "html"
     line_prefixes: tuple[str, ...] = ()  # per source line: container prefix before the content
     line_suffixes: tuple[str, ...] = ()  # per source line: what follows the content, newline too
     continuation: str = ""  # prefix for lines a translation has beyond the source's
     newline: str = "\n"  # line ending for lines a translation has beyond the source's
+    # The content is not in the source: it is the title the generator shows when
+    # the source has none (MkDocs' "Note" for "!!! note"). A translation is
+    # written as an explicit title; the content itself leaves the source as it is.
+    implied_title: bool = False
 
 
 # --------------------------------------------------------------------------
@@ -360,12 +364,19 @@ def _verbatim_rule(blocks: tuple[tuple[str, str], ...]) -> _BlockRule:
     return rule
 
 
-def _title_token(state: StateBlock, line: int, match: re.Match[str], column: int) -> None:
+def _title_token(
+    state: StateBlock, line: int, match: re.Match[str], column: int, *, implied: bool = False
+) -> None:
     token = state.push(_SITE_TITLE, "", 0)
     token.map = [line, line + 1]
     group = "title" if match.group("title") is not None else "btitle"
     if group in match.re.groupindex and match.group(group):
         token.meta = {"title": (column + match.start(group), column + match.end(group))}
+    elif implied and match.group("title") is None and match.group("type"):
+        # No title at all ("" is an explicit empty one): the generator shows
+        # the capitalised type, as Python-Markdown writes it.
+        at = column + match.end("lead")
+        token.meta = {"implied": (at, match.group("type").capitalize(), match.group("lead"))}
 
 
 def _opening(
@@ -395,7 +406,7 @@ def _directive_rule(pattern: str) -> _BlockRule:
     return rule
 
 
-def _indented_container_rule(pattern: str) -> _BlockRule:
+def _indented_container_rule(pattern: str, *, implied_titles: bool) -> _BlockRule:
     compiled = re.compile(pattern)
 
     def rule(state: StateBlock, start: int, end: int, silent: bool) -> bool:
@@ -413,7 +424,7 @@ def _indented_container_rule(pattern: str) -> _BlockRule:
                     break
                 last = line
             line += 1
-        _title_token(state, start, match, column)
+        _title_token(state, start, match, column, implied=implied_titles)
         if last > start:
             saved = state.blkIndent, state.parentType, state.lineMax
             state.blkIndent = indent + 4
@@ -523,7 +534,9 @@ def _site_parser(site: Site) -> MarkdownIt:
             "fence", "site_directive", _directive_rule(site.directive), {"alt": _INTERRUPTS}
         )
     if site.indented_container:
-        container = _indented_container_rule(site.indented_container)
+        container = _indented_container_rule(
+            site.indented_container, implied_titles=site.admonition_titles
+        )
         ruler.before("fence", "site_container", container, {"alt": _INTERRUPTS})
     if site.mdx:
         # JSX is not raw HTML to the next blank line: MDX reads Markdown between
@@ -663,11 +676,23 @@ def _leaves(parsed: Parsed, lines: _Lines, newline: str) -> Iterator[tuple[int, 
         end = min(end, len(lines))
         segment: Segment | None = None
         if token.type == _SITE_TITLE:
-            span = token.meta.get("title") if token.meta else None
+            meta = token.meta or {}
+            span = meta.get("title")
             if span is not None and end == start + 1:
                 segment = _prose(
                     lines, start, "heading", [span], newline, any_prefix=True, site=site
                 )
+            elif "implied" in meta and end == start + 1:
+                at, title, lead = meta["implied"]
+                segment = _implied_title(lines, start, at, title, lead, newline)
+        elif token.type == "html_block":
+            # HTML whose only words are alt="…"/title="…" values (a README's
+            # centred logo): the values are translated, the tags protected.
+            content = token.content.rstrip()
+            if only_values(content, site=site):
+                aligned = _align(normalized, start, content)
+                if aligned is not None and len(aligned) == end - start:
+                    segment = _prose(lines, start, "html", aligned, newline, site=site)
         elif token.type == "table_open":
             columns = table_columns.get(start)
             if columns is not None and len(columns) == end - start:
@@ -701,7 +726,27 @@ def _leaves(parsed: Parsed, lines: _Lines, newline: str) -> Iterator[tuple[int, 
             yield start, end, segment
 
 
-_LEAF_TYPES = frozenset({"paragraph_open", "heading_open", "table_open", _SITE_TITLE})
+_LEAF_TYPES = frozenset({"paragraph_open", "heading_open", "table_open", "html_block", _SITE_TITLE})
+
+
+def _implied_title(
+    lines: _Lines, line: int, at: int, title: str, lead: str, newline: str
+) -> Segment | None:
+    """A one-line segment for the title an opener line implies: ``!!! note``
+    renders as ``!!! note "<translation>"``."""
+    body = lines.bodies[line]
+    if body[at - len(lead) : at] != lead:
+        return None
+    return Segment(
+        source=lines.source(line, line + 1),
+        kind="prose",
+        content=title,
+        block="heading",
+        line_prefixes=(body[:at] + ' "',),
+        line_suffixes=('"' + body[at:] + lines.endings[line],),
+        newline=newline,
+        implied_title=True,
+    )
 
 
 def _verbatim(lines: _Lines, start: int, end: int) -> Segment:
@@ -803,6 +848,8 @@ def render(segment: Segment, translation: str) -> str:
     """
     if segment.kind != "prose":
         raise ValueError("render() takes prose segments; verbatim ones are kept as they are")
+    if segment.implied_title and translation == segment.content:
+        return segment.source  # kept in the source language: no title written
     # A trailing newline is model noise (content never ends with one); kept,
     # it would become an extra blank line.
     lines = _NEWLINE_RE.sub("\n", translation).rstrip("\n").split("\n")

@@ -49,6 +49,10 @@ class Site:
     text_params: tuple[str, ...] = ()
     # HTML (and JSX) attributes whose quoted values are prose: alt="…".
     text_attributes: tuple[str, ...] = ()
+    # An indented container's opener without a title (group "type", no group
+    # "title": MkDocs' "!!! note") gets the translation of the title the
+    # generator would show ("Note") as an explicit one.
+    admonition_titles: bool = False
     # Link fragments in the translated file keep working.
     anchors: str = "off"
     # Suffix layout: a link to other.md becomes other.<lang>.md.
@@ -110,7 +114,7 @@ _DIRECTIVE = (
 )
 # "!!! note", '!!! tip "Title"', '???+ warning "Title"', '=== "Tab"'.
 _INDENTED = (
-    r"^(?P<lead>(?:(?:!!!|\?\?\?\+?)[ \t]+[\w-]+(?:[ \t]+[\w-]+)*|===\+?))"
+    r"^(?P<lead>(?:(?:!!!|\?\?\?\+?)[ \t]+(?P<type>[\w-]+)(?:[ \t]+[\w-]+)*|===\+?))"
     r'(?:(?P<sp>[ \t]+")(?P<title>[^"\n]*)(?P<close>"))?[ \t]*$'
 )
 
@@ -195,6 +199,7 @@ def resolve(settings: SiteSettings, root: Path, *, layout: str = "mirror") -> Si
         mdx=base.mdx,
         text_params=settings.text_params if kind == "hugo" else (),
         text_attributes=settings.text_attributes,
+        admonition_titles=settings.admonition_titles and kind == "mkdocs",
         anchors=settings.anchors,
         link_translations=links,
     )

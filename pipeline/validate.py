@@ -34,7 +34,8 @@ from markdown_it.token import Token
 
 from pipeline import chunks, cjk, languages, segments
 from pipeline.clean import is_looping
-from pipeline.protect import MARKER_RE, count_simple_links
+from pipeline.protect import MARKER_RE, count_simple_links, has_letters, without_values
+from pipeline.sites import PLAIN, Site
 
 __all__ = [
     "BLOCKS",
@@ -49,7 +50,7 @@ __all__ = [
     "structure",
 ]
 
-BLOCKS = frozenset({"paragraph", "heading", "table", "text"})
+BLOCKS = frozenset({"paragraph", "heading", "table", "text", "html"})
 
 _BLANK_SPLIT = re.compile(r"\n[ \t]*\n")
 _WHITESPACE = re.compile(r"\s+")
@@ -169,7 +170,8 @@ def check_segment(
 
     ``block`` is what the segment is: "paragraph", "heading" (its text: one line,
     or the lines of a setext heading),
-    "table" (a whole GFM table) or "text" (a paragraph of a plain-text file).
+    "table" (a whole GFM table), "text" (a paragraph of a plain-text file) or
+    "html" (an HTML block whose only words are attribute values: ``alt="…"``).
     ``keep_lines``: the line count must hold (a paragraph in a block quote or a
     list item, a front-matter value). ``prompt``: phrases of the prompt
     (``prompt_phrases``) that must not turn up in the answer; the prompt's
@@ -183,6 +185,8 @@ def check_segment(
     problems += _leak_problems(source, translation, source_lang, target_lang, prompt)
     if block == "text":
         problems += _text_problems(source, translation)
+    elif block == "html":
+        problems += _html_problems(source, translation)
     else:
         blocks = _markdown_problems(source, translation, block)
         # Inside a block that changed, inline differences only repeat the news.
@@ -352,6 +356,20 @@ def _placeholder_problems(source: str, translation: str) -> list[str]:
         f"unknown placeholder ⟦{key}⟧" for key in sorted(found, key=int) if key not in wanted
     ]
     return problems
+
+
+def _html_problems(source: str, translation: str) -> list[str]:
+    # Only the quoted values (the runs with words) may change: the markers stay
+    # in order and the text between them without words (blanks) stays as it is.
+    # That the values keep their quotes is restore()'s check.
+    want = MARKER_RE.split(source)
+    got = MARKER_RE.split(translation)
+    if want[1::2] != got[1::2]:
+        return ["inline HTML moved: the placeholders are in another order"]
+    for a, b in zip(want[0::2], got[0::2], strict=True):
+        if a != b and not has_letters(a):
+            return ["inline HTML changed outside the quoted values"]
+    return []
 
 
 def _text_problems(source: str, translation: str) -> list[str]:
@@ -605,17 +623,18 @@ class _Block:
         return self.sig[:2]
 
 
-def structure(markdown: str) -> list[tuple[str, ...]]:
+def structure(markdown: str, *, site: Site = PLAIN) -> list[tuple[str, ...]]:
     """A comparable signature of a document's block structure.
 
     One tuple per block token: kind and nesting depth first, then ``name=value``
     details: heading tag, list item count, start number and spacing, table rows
     and columns per row (counted from the source lines, as GFM does), link and
     image counts of the block's inline text, and for verbatim blocks (fences,
-    indented code, HTML) the fence info and a hash of the content. Pass the body
-    without front matter.
+    indented code, HTML) the fence info and a hash of the content; an HTML
+    block's hash leaves out the values of ``site.text_attributes``, which are
+    translated (``protect.without_values``). Pass the body without front matter.
     """
-    return [b.sig for b in _blocks(markdown)]
+    return [b.sig for b in _blocks(markdown, site=site)]
 
 
 @dataclass(frozen=True)
@@ -624,12 +643,15 @@ class Structure:
     a source, kept from the parse that cut it into segments."""
 
     blocks: tuple[_Block, ...]
+    # The site it was read with: its text_attributes are left out of HTML
+    # blocks' hashes, in the output's too.
+    site: Site = PLAIN
 
 
 def block_structure(parsed: segments.Parsed) -> Structure:
     """The block structure of an already parsed body (``segments.parse``), for
     ``compare_structure(..., links=False)``: the source is not parsed again."""
-    return Structure(tuple(_walk(parsed.tokens, parsed.lines)))
+    return Structure(tuple(_walk(parsed.tokens, parsed.lines, parsed.site)), parsed.site)
 
 
 def compare_structure(source: str | Structure, output: str, *, links: bool = True) -> list[str]:
@@ -639,13 +661,15 @@ def compare_structure(source: str | Structure, output: str, *, links: bool = Tru
     the check of a whole document whose segments were each checked already.
     ``source`` may be the ``block_structure`` of the source's parse, with
     ``links=False`` only."""
+    site = PLAIN
     if isinstance(source, Structure):
         if links:
             raise ValueError("a precomputed Structure has no links: pass links=False")
         want = list(source.blocks)
+        site = source.site
     else:
         want = _blocks(source, inline=links)
-    got = _blocks(output, inline=links)
+    got = _blocks(output, inline=links, site=site)
     if [b.sig for b in want] == [b.sig for b in got]:
         return []
     problems: list[str] = []
@@ -686,18 +710,18 @@ def _describe_change(want: tuple[str, ...], got: tuple[str, ...]) -> str:
     return "; ".join(details) or f"{want[0]} changed"
 
 
-def _blocks(markdown: str, *, inline: bool = True) -> list[_Block]:
+def _blocks(markdown: str, *, inline: bool = True, site: Site = PLAIN) -> list[_Block]:
     if not inline:
         parsed = segments.parse(markdown)
-        return list(_walk(parsed.tokens, parsed.lines))
+        return list(_walk(parsed.tokens, parsed.lines, site))
     tokens = _inline_parser().parse(markdown)
     # The lines markdown-it counts in token.map: it takes \r\n and a lone \r
     # (old Mac files) as line ends too.
     lines = re.split(r"\r\n?|\n", markdown)
-    return list(_walk(tokens, lines))
+    return list(_walk(tokens, lines, site))
 
 
-def _walk(tokens: list[Token], lines: list[str]) -> Iterator[_Block]:
+def _walk(tokens: list[Token], lines: list[str], site: Site = PLAIN) -> Iterator[_Block]:
     i = 0
     while i < len(tokens):
         tok = tokens[i]
@@ -720,7 +744,10 @@ def _walk(tokens: list[Token], lines: list[str]) -> Iterator[_Block]:
             yield _Block((tok.type.removesuffix("_open"), depth), line)
         elif tok.type in ("fence", "code_block", "html_block"):
             fields = [f"info={tok.info.strip()}"] if tok.type == "fence" else []
-            digest = hashlib.sha1(tok.content.encode(), usedforsecurity=False).hexdigest()[:12]
+            content = tok.content
+            if tok.type == "html_block":
+                content = without_values(content, site=site)
+            digest = hashlib.sha1(content.encode(), usedforsecurity=False).hexdigest()[:12]
             yield _Block((tok.type, depth, *fields, f"hash={digest}"), line)
         i += 1
 

@@ -6,11 +6,11 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from pipeline import anchors, config, protect, segments, sites
+from pipeline import anchors, config, protect, segments, sites, validate
 from pipeline.config import SiteSettings
 from pipeline.errors import ConfigError, ValidationFailed
 from pipeline.testing import ScriptedBackend, to_zh
-from tests.reliability_support import invoke
+from tests.reliability_support import invoke, translate_one
 
 
 def site(kind: str, **settings: object) -> sites.Site:
@@ -259,3 +259,131 @@ def test_mdx_jsx_text_on_tag_lines_is_prose() -> None:
     # A JSX expression holding quotes is code, never opened.
     found = protect.protect('<Card data={\'title="x"\'} title="Hello">Hi</Card>', site=labelled)
     assert found.text == "⟦1⟧Hello⟦2⟧Hi⟦3⟧"
+
+
+LOGO = '<p align="center">\n  <img src="docs/logo.png" alt="The project logo" width="200">\n</p>\n'
+
+
+def test_html_block_of_images_sends_only_its_values() -> None:
+    github = site("github")
+    figure = '<figure>\n<img src="a.png" alt="A cat">\n<figcaption>Cat</figcaption>\n</figure>\n'
+    text = (
+        f"{LOGO}\n"
+        '> <img src="a.png" alt="A cat" title="The cat">\n\n'
+        '<div>\nHello <img alt="A cat">\n</div>\n\n'
+        "<table><tr><td>Cell</td></tr></table>\n\n"
+        "<!-- a comment -->\n\n"
+        f"{figure}"
+    )
+    parts = segments.split(text, site=github)
+    assert segments.join(parts) == text
+    html = [p for p in parts if p.kind == "prose"]
+    assert [p.block for p in html] == ["html", "html"]
+    assert html[0].source == LOGO and html[1].line_prefixes == ("> ",)
+    found = protect.protect(html[0].content, site=github)
+    assert found.text == "⟦1⟧The project logo⟦2⟧" and found.values == ((1, 2, '"'),)
+    assert protect.protect(html[1].content, site=github).text == "⟦1⟧A cat⟦2⟧The cat⟦3⟧"
+    # Without text attributes (or in plain CommonMark) every HTML block is kept.
+    assert prose(text, site("github", text_attributes=())) == []
+    assert prose(LOGO, sites.PLAIN) == []
+
+
+def test_html_block_fingerprint_leaves_out_the_values_only() -> None:
+    github = site("github")
+    want = validate.block_structure(segments.parse(LOGO, site=github))
+    translated = LOGO.replace("The project logo", "项目标志")
+    assert validate.compare_structure(want, translated, links=False) == []
+    assert validate.structure(translated, site=github) == validate.structure(LOGO, site=github)
+    # Anything else of the block still counts, and without the site so do the values.
+    for changed in (LOGO.replace("200", "300"), LOGO.replace("</p>", "</p> 。")):
+        assert validate.compare_structure(want, changed, links=False) != []
+    assert validate.structure(translated) != validate.structure(LOGO)
+
+
+def test_html_block_answer_may_change_only_the_values() -> None:
+    def check(answer: str) -> list[str]:
+        return validate.check_segment(
+            "⟦1⟧The project logo⟦2⟧ ⟦3⟧",
+            answer,
+            block="html",
+            source_lang="en",
+            target_lang="zh",
+        )
+
+    assert check("⟦1⟧项目标志⟦2⟧ ⟦3⟧") == []
+    assert check("⟦1⟧项目标志⟦2⟧。⟦3⟧") == ["inline HTML changed outside the quoted values"]
+    assert check("⟦1⟧项目标志⟦3⟧ ⟦2⟧") == [
+        "inline HTML moved: the placeholders are in another order"
+    ]
+
+
+def test_html_block_alt_translated_in_a_run(tmp_path: Path, scripted: ScriptedBackend) -> None:
+    write(tmp_path / "in", {"README.md": f"# Demo\n\n{LOGO}\nText.\n", ".github/x": ""})
+    outcome = invoke(tmp_path / "in", "--to", "zh", "--out", tmp_path / "out", "--quiet")
+    assert outcome.code == 0, outcome.stderr
+    out = (tmp_path / "out" / "README.md").read_text("utf-8")
+    assert LOGO.replace("The project logo", to_zh("The project logo")) in out
+
+
+def test_html_block_alt_that_leaves_its_quotes_is_kept(tmp_path: Path) -> None:
+    def reply(text: str) -> str:
+        # The alt answered with quotes of its own: never accepted.
+        answer = to_zh(text)
+        return answer.replace("⟦2⟧", '"⟦2⟧') if "project logo" in text else answer
+
+    data = f"# Demo\n\n{LOGO}\nText.\n".encode()
+    out, report = translate_one(tmp_path, "a.md", data, ScriptedBackend(reply))
+    assert LOGO.encode() in out and to_zh("Demo").encode() in out
+    assert report.files[0].kept == 1
+
+
+ADMONITIONS = (
+    "!!! note\n    Body one.\n\n"
+    "??? tip inline end\n    Body two.\n\n"
+    '!!! warning ""\n    Body three.\n\n'
+    '!!! danger "Stop"\n    Body four.\n'
+)
+
+
+def test_untitled_admonition_gets_its_implied_title() -> None:
+    mkdocs = site("mkdocs")
+    parts = segments.split(ADMONITIONS, site=mkdocs)
+    assert [p.content for p in parts if p.kind == "prose"] == [
+        "Note",
+        "Body one.",
+        "Tip",
+        "Body two.",
+        "Body three.",
+        "Stop",
+        "Body four.",
+    ]
+    note = parts[0]
+    assert segments.render(note, "注意") == '!!! note "注意"\n'
+    # Kept in the source language: the line stays as it was, no English title.
+    assert segments.render(note, "Note") == "!!! note\n"
+    assert prose(ADMONITIONS, site("mkdocs", admonition_titles=False))[0] == "Body one."
+    assert not site("docusaurus").admonition_titles
+
+
+def test_untitled_admonition_title_translated_in_a_run(tmp_path: Path) -> None:
+    data = ADMONITIONS.encode()
+    conf = tmp_path / "pipeline.toml"
+    conf.write_text('[site]\nkind = "mkdocs"\n', "utf-8")
+    out, _ = translate_one(tmp_path, "a.md", data, ScriptedBackend(to_zh), config_file=conf)
+    text = out.decode()
+    assert text.startswith(f'!!! note "{to_zh("Note")}"\n    {to_zh("Body one.")}\n')
+    assert f'??? tip inline end "{to_zh("Tip")}"\n' in text
+    assert '!!! warning ""\n' in text and f'!!! danger "{to_zh("Stop")}"\n' in text
+
+
+def test_untitled_admonition_title_kept_writes_no_title(tmp_path: Path) -> None:
+    def reply(text: str) -> str:
+        # Every answer for "Note" fails its checks (an invented marker): kept.
+        return to_zh(text).replace(to_zh("Note"), to_zh("Note") + " ⟦9⟧")
+
+    conf = tmp_path / "pipeline.toml"
+    conf.write_text('[site]\nkind = "mkdocs"\n', "utf-8")
+    data = b"!!! note\n    The body text.\n"
+    out, report = translate_one(tmp_path, "a.md", data, ScriptedBackend(reply), config_file=conf)
+    assert out.decode() == f"!!! note\n    {to_zh('The body text.')}\n"
+    assert report.files[0].kept == 1

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from pipeline.testing import ScriptedBackend
+from pipeline.testing import ScriptedBackend, to_zh
 from tests.reliability_support import invoke
 
 SITES = Path(__file__).parent / "sites"
@@ -144,7 +144,10 @@ def test_mkdocs_strict_build_and_anchors_land(tmp_path: Path, zh: ScriptedBacken
     index = (site / "docs_zh" / "index.md").read_text("utf-8")
     # Keywords kept, titles and bodies translated, the code in the tab untouched.
     assert '!!! note "' in index and "Before you start" not in index
-    assert "??? tip\n" in index and '=== "' in index and "With pip" not in index
+    assert '=== "' in index and "With pip" not in index
+    # Untitled admonitions get their implied title translated; "" stays untitled.
+    assert f'??? tip "{to_zh("Tip")}"\n' in index
+    assert f'!!! example "{to_zh("Example")}"\n' in index and '!!! warning ""\n' in index
     assert "    This note has" not in index and "        pip install tool\n" in index
     config = (site / "mkdocs.yml").read_text("utf-8").replace("docs_dir: docs", "docs_dir: docs_zh")
     (site / "mkdocs.zh.yml").write_text(config, "utf-8")
@@ -154,12 +157,22 @@ def test_mkdocs_strict_build_and_anchors_land(tmp_path: Path, zh: ScriptedBacken
     assert checked >= 6 and dead == []
     built = (site / "public" / "index.html").read_text("utf-8")
     assert 'class="admonition note"' in built and "tabbed-set" in built
+    assert f'<p class="admonition-title">{to_zh("Example")}</p>' in built
+    assert f"<summary>{to_zh('Tip')}</summary>" in built
+    assert ">Example<" not in built and ">Tip<" not in built
+    assert 'class="admonition warning"' in built
     # An <img> in a paragraph: alt and title translated, the tag kept.
     install = (site / "docs_zh" / "install.md").read_text("utf-8")
     assert '<img src="img.png" alt="' in install and '" title="' in install
     assert "A screenshot of the log" not in install and "The log window" not in install
     page = (site / "public" / "install" / "index.html").read_text("utf-8")
     assert '<img src="img.png" alt="' in page and "A screenshot of the log" not in page
+    # HTML blocks made only of images: the alt translated, the tags kept.
+    for alt in ("The logo of the tool", "The project logo"):
+        assert alt not in install and alt not in page
+    logo = f'<img src="img.png" alt="{to_zh("The project logo")}" width="200">'
+    assert f'<p align="center">\n  {logo}\n</p>\n' in install and logo in page
+    assert f'<img src="img.png" alt="{to_zh("The logo of the tool")}">' in page
     # Every heading keeps its id (anchors = "all", the default).
     assert "{#uninstall}" in install
 
