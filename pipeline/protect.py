@@ -297,7 +297,9 @@ _MARKUP_RE = re.compile(r"[`\[<&]")
 _PRIORITY_RE = re.compile(
     # A tag never contains another opening: without that bound, a long run of
     # unclosed "{{" is scanned to its end from every start (quadratic).
-    r"\{\{<(?:(?!\{\{).)*?>\}\}|\{\{%(?:(?!\{\{).)*?%\}\}|\{\{(?:(?!\{\{).)*?\}\}"
+    r"\{\{<(?:(?!\{\{).)*?>\}\}|\{\{%(?:(?!\{\{).)*?%\}\}|\{\{(?:(?!\{\{|\{%).)*?\}\}"
+    # Liquid's {% raw %}…{% endraw %} is literal text, kept whole with its tags.
+    r"|\{%-?\s*raw\s*-?%\}(?:(?!\{%-?\s*raw\b).)*?\{%-?\s*endraw\s*-?%\}"
     r"|\{%(?:(?!\{%).)*?%\}"
     # $math$: no space inside the dollars, no digit after, not just a number.
     r"|(?<![\\$\w])\$(?![\s$])(?![\d.,]+\$)[^$\n`]*?[^\s$\\`]\$(?![\d$])"

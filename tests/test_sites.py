@@ -387,3 +387,16 @@ def test_untitled_admonition_title_kept_writes_no_title(tmp_path: Path) -> None:
     out, report = translate_one(tmp_path, "a.md", data, ScriptedBackend(reply), config_file=conf)
     assert out.decode() == f"!!! note\n    {to_zh('The body text.')}\n"
     assert report.files[0].kept == 1
+
+
+def test_inline_liquid_raw_is_kept_whole_with_the_code_spans_inside() -> None:
+    """Jekyll's own docs: ``{% raw %}`{{`{% endraw %}`` — the raw block, not a
+    ``{{ … }}`` output reaching across into the next tag."""
+    text = "Use {% raw %}`{{`{% endraw %} and {% raw %}`}}`{% endraw %}; {{ page.title }}."
+    protected = protect.protect(text, site=site("jekyll"))
+    assert protected.text == "Use ⟦1⟧ and ⟦2⟧; ⟦3⟧."
+    assert protected.spans == (
+        "{% raw %}`{{`{% endraw %}",
+        "{% raw %}`}}`{% endraw %}",
+        "{{ page.title }}",
+    )

@@ -63,12 +63,6 @@ def _result(measured: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
     return measured[name]
 
 
-# Jekyll: {% raw %}`{{`{% endraw %} and {% raw %}`}}`{% endraw %} (02-liquid.md)
-# loses its inner {% endraw %} and {% raw %}: "{{`{% endraw %} and {% raw %}`}}" is
-# taken for one {{ output }}, which loses to the code span that starts inside it.
-_JEKYLL_INLINE_RAW = pytest.mark.xfail(
-    strict=True, reason="protect: inline {% raw %} around a `{{` code span, see the docstring"
-)
 # MkDocs: a content tab's anchor (pymdownx.tabbed slugify + combine_header_slug)
 # is the slug of its label: a translated label gets a new id.
 _MKDOCS_TAB_ANCHOR = pytest.mark.xfail(
@@ -81,7 +75,7 @@ _MKDOCS_TAB_ANCHOR = pytest.mark.xfail(
     [
         "docusaurus",
         "hugo",
-        pytest.param("jekyll", marks=_JEKYLL_INLINE_RAW),
+        "jekyll",
         "mkdocs",
         "github",
     ],
