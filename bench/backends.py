@@ -17,6 +17,7 @@ from pipeline.backends.base import (
     Request,
     Result,
     StartInfo,
+    async_side,
 )
 from pipeline.testing import ScriptedBackend, shout, to_zh
 
@@ -49,7 +50,19 @@ class Recorder:
         return self.info
 
     def translate(self, request: Request) -> Result:
-        result = self._backend().translate(request)
+        return self._record(request, self._backend().translate(request))
+
+    async def atranslate(self, request: Request) -> Result:
+        inner = async_side(self._backend())
+        if inner is None:
+            raise RuntimeError("the recorded backend has no async side")
+        return self._record(request, await inner.atranslate(request))
+
+    def supports_async(self) -> bool:
+        """Awaited when the recorded backend can be (see ``base.async_side``)."""
+        return async_side(self._backend()) is not None
+
+    def _record(self, request: Request, result: Result) -> Result:
         with self._lock:
             self.requests.append(request)
             self.results.append(result)
@@ -61,3 +74,8 @@ class Recorder:
     def close(self) -> None:
         if self.inner is not None:
             self.inner.close()
+
+    async def aclose(self) -> None:
+        inner = async_side(self._backend())
+        if inner is not None:
+            await inner.aclose()

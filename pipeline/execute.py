@@ -1,27 +1,39 @@
 """Execute: pack the pieces that need the model into chunks, send them through
-the backend on a pool of workers, clean and check every answer, and climb the
-ladder when an answer fails: ask again (stricter, temperature 0), then split the
-chunk, then keep the piece in the source language. Every accepted (or kept)
-piece is committed to the memory at once, so a crash never costs it again.
+the backend, clean and check every answer, and climb the ladder when an answer
+fails: ask again (stricter, temperature 0), then split the chunk, then keep the
+piece in the source language. Every accepted (or kept) piece is committed to the
+memory at once, so a crash never costs it again.
 
-A model that cannot do the job at all is stopped early (``FailFast``).
+The ladder is a coroutine: every chunk of a run goes through one event-loop
+thread (``ChunkLoop``), with as many chunks in flight as the backend has slots,
+and no thread per request. A model that cannot do the job at all is stopped
+early (``FailFast``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import dataclasses
 import queue
 import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pipeline import chunks, clean, languages, prompts, protect, validate
-from pipeline.backends.base import Backend, Request, Result, StartInfo, estimate_tokens
+from pipeline.backends.base import (
+    Backend,
+    Request,
+    Result,
+    StartInfo,
+    async_side,
+    estimate_tokens,
+)
 from pipeline.backends.policy import estimate_prompt_tokens
 from pipeline.config import Config
 from pipeline.errors import (
@@ -39,6 +51,9 @@ from pipeline.report import ChunkReport, Progress, RunReport
 
 _RAN_AWAY = "answer cut at the output-token bound"
 
+# One request to the backend, awaited (``ChunkLoop.ask``).
+Ask = Callable[[Request], Awaitable[Result]]
+
 
 @dataclass
 class Executor:
@@ -54,6 +69,8 @@ class Executor:
     cancel: threading.Event
     totals: RunReport
     fail_fast: FailFast = field(init=False)
+    # How the ladder asks the backend: set by ``submit`` to its loop's ``ask``.
+    ask: Ask | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     # Pieces whose line count must hold (block quotes, list items, front-matter
     # values), by id: ``Piece`` does not know its slot. The pieces are held, so
@@ -81,9 +98,9 @@ class Executor:
         fits = int((self.start.context_size - PROMPT_OVERHEAD - 64) / (1 + t.max_output_ratio))
         return max(16, min(t.chunk_tokens, fits))
 
-    # -- a file's chunks, on a worker ---------------------------------------------------
+    # -- a file's chunks, on the loop ---------------------------------------------------
 
-    def run_chunks(self, job: FileJob, chunk_list: list[list[Piece]]) -> list[ChunkReport]:
+    async def run_chunks(self, job: FileJob, chunk_list: list[list[Piece]]) -> list[ChunkReport]:
         reports = []
         context: tuple[str, str] | None = None
         lines = _line_pieces(job)
@@ -95,7 +112,7 @@ class Executor:
             if self.cancel.is_set():
                 report.status = "cancelled"
                 continue
-            self._translate(job, pieces, report, context=context)
+            await self._translate(job, pieces, report, context=context)
             if any(p.kept for p in pieces):
                 report.status = "kept" if all(p.kept for p in pieces) else "partly kept"
             self.progress.chunk_done(sum(p.tokens for p in pieces), report.output_tokens)
@@ -126,7 +143,7 @@ class Executor:
 
     # -- the ladder ----------------------------------------------------------------------
 
-    def _translate(
+    async def _translate(
         self,
         job: FileJob,
         pieces: list[Piece],
@@ -135,7 +152,7 @@ class Executor:
     ) -> None:
         """Ask, ask again stricter, then split in halves; what still fails is kept."""
         if len(pieces) == 1 and (parts := self._sentence_parts(pieces[0])):
-            self._translate_sentences(job, pieces[0], parts, report, context)
+            await self._translate_sentences(job, pieces[0], parts, report, context)
             return
         retries = self.cfg.translate.retries
         pending = list(pieces)
@@ -147,7 +164,7 @@ class Executor:
                 report.retries += 1
             request = self._request(pending, job.lang, strict=attempt > 0, context=context)
             try:
-                result = self.backend.translate(request)
+                result = await self._ask(request)
             except (ContextOverflow, OutputTruncated) as exc:
                 split_reason = str(exc)
                 if isinstance(exc, OutputTruncated) and attempt < retries:
@@ -174,8 +191,8 @@ class Executor:
                 return
         if len(pending) > 1:
             half = len(pending) // 2
-            self._translate(job, pending[:half], report, context)
-            self._translate(job, pending[half:], report, context)
+            await self._translate(job, pending[:half], report, context)
+            await self._translate(job, pending[half:], report, context)
             return
         if split_reason == _RAN_AWAY:
             # One piece, and the model wrote past a bound of twice its length plus
@@ -245,7 +262,7 @@ class Executor:
         parts = chunks.sentences(piece.protected.text, lines=id(piece) in self._keep_lines)
         return parts if len(parts) > 1 else None
 
-    def _translate_sentences(
+    async def _translate_sentences(
         self,
         job: FileJob,
         piece: Piece,
@@ -275,7 +292,7 @@ class Executor:
                     before = answers[i - 1]
                     previous = (parts[i - 1][0], before) if before is not None else None
                 try:
-                    answers[i] = self._sentence(
+                    answers[i] = await self._sentence(
                         piece, text, job.lang, attempt > 0, previous, report, results
                     )
                 except RequestFailed as exc:
@@ -305,7 +322,7 @@ class Executor:
             answers = [None] * len(parts)
         self._keep([piece], report, "failed its checks")
 
-    def _sentence(
+    async def _sentence(
         self,
         piece: Piece,
         text: str,
@@ -326,7 +343,7 @@ class Executor:
             previous = (_local(previous[0], previous[0]), _local(previous[1], previous[0]))
         request = self._request([sentence], lang, strict=strict, context=previous)
         try:
-            result = self.backend.translate(request)
+            result = await self._ask(request)
         except (ContextOverflow, OutputTruncated) as exc:
             report.problems.append(str(exc))
             return None
@@ -344,6 +361,11 @@ class Executor:
             _reject(report, problems)
             return None
         return MARKER_RE.sub(lambda m: f"⟦{numbers[int(m.group(1)) - 1]}⟧", answer)
+
+    async def _ask(self, request: Request) -> Result:
+        if self.ask is None:
+            raise RuntimeError("Executor.ask is unset: run the chunks through execute.submit")
+        return await self.ask(request)
 
     def _request(
         self,
@@ -494,26 +516,121 @@ def _likely_cause(check: str, lang: str) -> str:
     return "The model's answers do not pass this check: try a larger model."
 
 
-# ------------------------------------------------------------------------ the workers
+# ------------------------------------------------------------------------ the loop
 
 T = TypeVar("T")
 
+# Seconds a stopped run waits for the loop to cancel what is in flight and close
+# its connections, before it leaves the (daemon) loop thread behind.
+_STOP_GRACE = 2.0
+
+
+class ChunkLoop:
+    """One event-loop thread that runs the chunks, ``size`` at a time.
+
+    ``size`` worker coroutines take the submitted calls in the order they came
+    (job order), so the requests in flight never exceed the slots, memory stays
+    bounded, and files finish in order. A backend with an async side (the HTTP
+    ones) is awaited on the loop: hundreds of requests in flight cost one thread.
+    One without (the embedded model, scripted test backends) runs on ``size``
+    daemon threads (``Workers``): one for the embedded model's single slot.
+
+    The main thread submits and waits on the returned futures; it assembles and
+    writes the files, the loop writes nothing but the memory. On failure (Ctrl-C,
+    SIGTERM, ``FailFast``) ``with`` cancels what is in flight, closes the
+    connections within ``_STOP_GRACE`` seconds and does not wait for answers
+    that would be thrown away; the loop thread is a daemon, like the workers.
+    """
+
+    def __init__(self, size: int, backend: Backend) -> None:
+        self._async = async_side(backend)
+        self._threads: Workers | None = None
+        self.ask: Ask
+        if self._async is not None:
+            self.ask = self._async.atranslate
+        else:
+            threads = self._threads = Workers(size)
+            translate = backend.translate
+
+            async def ask(request: Request) -> Result:
+                return await asyncio.wrap_future(threads.submit(translate, request))
+
+            self.ask = ask
+        self._queue: asyncio.Queue[tuple[Future[Any], Callable[[], Awaitable[Any]]]]
+        self._queue = asyncio.Queue()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="chunk-loop", daemon=True
+        )
+        self._thread.start()
+        self._workers = self._call(self._start(size)).result()
+
+    def submit(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> Future[T]:
+        """Queue ``await fn(*args)``; a worker coroutine runs it in its turn."""
+        future: Future[T] = Future()
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, (future, lambda: fn(*args)))
+        return future
+
+    async def _start(self, size: int) -> list[asyncio.Task[None]]:
+        return [asyncio.create_task(self._work(), name=f"chunk-{i}") for i in range(size)]
+
+    async def _work(self) -> None:
+        while True:
+            future, call = await self._queue.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(await call())
+            except asyncio.CancelledError as exc:
+                future.set_exception(exc)
+                raise
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    async def _stop(self) -> None:
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        if self._async is not None:
+            await self._async.aclose()
+        await self._loop.shutdown_asyncgens()
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def __enter__(self) -> ChunkLoop:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        try:
+            self._call(self._stop()).result(timeout=None if exc_type is None else _STOP_GRACE)
+        except concurrent.futures.TimeoutError:
+            return  # the loop is left behind, as a daemon: nothing it does is written
+        finally:
+            if self._threads is not None:
+                self._threads.__exit__(exc_type)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
 
 class Workers:
-    """Daemon threads that run the chunks; ``with`` waits for them only on success.
+    """Daemon threads that run blocking calls (a backend without an async side);
+    ``with`` waits for them only on success.
 
     Not ThreadPoolExecutor: its threads are joined at interpreter exit, so after
     Ctrl-C or SIGTERM the process would wait for the request in flight, minutes
-    on a local model, for an answer it throws away. Workers write no files (the
-    main thread does), and each finished chunk is already in the memory, so
-    leaving one behind loses nothing and cannot leave a half-written output.
+    on a local model, for an answer it throws away. Workers write no files, and
+    each finished chunk is already in the memory, so leaving one behind loses
+    nothing and cannot leave a half-written output.
     """
 
     def __init__(self, size: int) -> None:
         self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None]
         self._queue = queue.SimpleQueue()
         self._threads = [
-            threading.Thread(target=self._work, name=f"chunk-{i}", daemon=True) for i in range(size)
+            threading.Thread(target=self._work, name=f"blocking-{i}", daemon=True)
+            for i in range(size)
         ]
         for thread in self._threads:
             thread.start()
@@ -545,21 +662,22 @@ class Workers:
 
 
 def submit(
-    pool: Workers, executor: Executor, jobs: Sequence[FileJob]
+    loop: ChunkLoop, executor: Executor, jobs: Sequence[FileJob]
 ) -> dict[int, list[Future[list[ChunkReport]]]]:
-    """Queue every job's chunks; returns each job's futures by ``id(job)``.
+    """Queue every job's chunks on ``loop``; returns each job's futures by ``id(job)``.
 
     With previous-chunk context each chunk sees the one before it, so a file's
-    chunks go in order on one worker; files still run side by side.
+    chunks go in order through one worker coroutine; files still run side by side.
     """
+    executor.ask = loop.ask
     futures: dict[int, list[Future[list[ChunkReport]]]] = {}
     for job in jobs:
         if not job.chunks:
             continue
         if executor.cfg.translate.previous_chunk_context:
-            futures[id(job)] = [pool.submit(executor.run_chunks, job, job.chunks)]
+            futures[id(job)] = [loop.submit(executor.run_chunks, job, job.chunks)]
         else:
-            futures[id(job)] = [pool.submit(executor.run_chunks, job, [c]) for c in job.chunks]
+            futures[id(job)] = [loop.submit(executor.run_chunks, job, [c]) for c in job.chunks]
     return futures
 
 

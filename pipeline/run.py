@@ -113,8 +113,8 @@ class _Stages:
         return jobs
 
     def execute_and_write(self, jobs: list[FileJob], memory: Memory) -> None:
-        """Chunks go to the workers; the files are assembled and written here, in
-        order, as their chunks come back."""
+        """Chunks go to the loop thread; the files are assembled and written here,
+        in order, as their chunks come back."""
         futures: dict[int, list[Future[list[ChunkReport]]]] = {}
         with ExitStack() as stack:
             if any(p.pending for job in jobs for p in job.pieces):
@@ -125,8 +125,8 @@ class _Stages:
                 for job in jobs:
                     job.chunks = executor.pack(job)
                 size = max(1, self.opts.concurrency or executor.start.concurrency)
-                pool = stack.enter_context(execute.Workers(size))
-                futures = execute.submit(pool, executor, jobs)
+                loop = stack.enter_context(execute.ChunkLoop(size, executor.backend))
+                futures = execute.submit(loop, executor, jobs)
             chunks = [c for job in jobs for c in job.chunks]
             self.progress.plan(len(jobs), len(chunks), sum(p.tokens for c in chunks for p in c))
             try:

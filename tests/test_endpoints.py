@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -63,8 +64,8 @@ class Endpoint(ScriptedBackend):
 
 
 def pool(*members: Endpoint, clock: Callable[[], float] | None = None) -> Pool:
-    kwargs = {"clock": clock} if clock else {}
-    return Pool([(f"e{i}", m) for i, m in enumerate(members)], NullEvents(), **kwargs)
+    members_ = [(f"e{i}", m) for i, m in enumerate(members)]
+    return Pool(members_, NullEvents(), clock=clock or time.monotonic)
 
 
 def test_start_sums_the_slots_and_takes_the_smallest_context() -> None:

@@ -9,12 +9,14 @@ and returns a ``Result``. Failures are the domain errors of ``pipeline.errors``:
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import itertools
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from pipeline.errors import RemoteRefused, TransientError
@@ -122,6 +124,52 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+class AsyncBackend(Backend, Protocol):
+    """A backend that also talks to its server without a thread per request: a run
+    awaits ``atranslate`` on its one event-loop thread (the HTTP backends). The
+    others (embedded, scripted) compute in this process and are run on a thread
+    per slot; their ``translate`` is all they have."""
+
+    async def atranslate(self, request: Request) -> Result: ...
+
+    async def aclose(self) -> None:
+        """Close what ``atranslate`` opened, on the loop that opened it."""
+        ...
+
+
+def async_side(backend: Backend) -> AsyncBackend | None:
+    """``backend`` when it can be awaited (see ``AsyncBackend``), else None. A
+    backend made of others (``Pool``) says so itself through ``supports_async()``."""
+    supports = getattr(backend, "supports_async", None)
+    if callable(supports) and not supports():
+        return None
+    if all(callable(getattr(backend, name, None)) for name in ("atranslate", "aclose")):
+        return backend  # type: ignore[return-value]
+    return None
+
+
+# httpcore's connection pool looks at every connection it holds for each request
+# it places, and at every other one for each idle one: its cost grows with the
+# square of the connections (64 in one client cost more CPU than the requests
+# did). So a run's slots go over several async clients of this many each.
+CONNECTIONS_PER_CLIENT = 4
+
+C = TypeVar("C")
+
+
+class AsyncClients(Generic[C]):
+    """The async clients of one backend on one event loop, used in turn, enough
+    that none holds more than about ``CONNECTIONS_PER_CLIENT`` connections."""
+
+    def __init__(self, make: Callable[[], C], slots: int) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.all = [make() for _ in range(max(1, -(-slots // CONNECTIONS_PER_CLIENT)))]
+        self._turn = itertools.count()
+
+    def next(self) -> C:
+        return self.all[next(self._turn) % len(self.all)]
+
+
 def estimate_tokens(text: str) -> int:
     """A tokenizer-free estimate: CJK characters count one each, other text ~4 chars."""
     if text.isascii():  # the common case, without a Python loop over every character
@@ -153,6 +201,14 @@ def guard_remote(url: str, allow_remote: bool, what: str) -> None:
 T = TypeVar("T")
 
 
+def retry_delay(attempt: int, *, retries: int, backoff: float) -> float | None:
+    """Seconds to wait before trying a ``TransientError`` again after ``attempt``
+    earlier retries: exponential backoff with jitter; None once ``retries`` are spent."""
+    if attempt >= retries:
+        return None
+    return backoff * 2.0**attempt * (1 + random.random() / 4)
+
+
 def with_retries(
     call: Callable[[], T],
     *,
@@ -160,15 +216,40 @@ def with_retries(
     backoff: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Run ``call``; on ``TransientError`` try again up to ``retries`` times with
-    exponential backoff and jitter. Other errors pass straight through."""
+    """Run ``call``; on ``TransientError`` try again as ``retry_delay`` says.
+    Other errors pass straight through."""
     attempt = 0
     while True:
         try:
             return call()
         except TransientError:
-            if attempt >= retries:
+            delay = retry_delay(attempt, retries=retries, backoff=backoff)
+            if delay is None:
                 raise
-            delay = backoff * (2**attempt) * (1 + random.random() / 4)
             sleep(delay)
+            attempt += 1
+
+
+async def with_retries_async(
+    call: Callable[[], Awaitable[T]],
+    *,
+    retries: int,
+    backoff: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """``with_retries`` for a coroutine: the same policy (``retry_delay``); the
+    wait is ``asyncio.sleep`` unless ``sleep`` is another function than
+    ``time.sleep`` (a test's recorder), which is then called as it is."""
+    attempt = 0
+    while True:
+        try:
+            return await call()
+        except TransientError:
+            delay = retry_delay(attempt, retries=retries, backoff=backoff)
+            if delay is None:
+                raise
+            if sleep is time.sleep:
+                await asyncio.sleep(delay)
+            else:
+                sleep(delay)
             attempt += 1

@@ -19,23 +19,32 @@ Truncation rules (an answer that breaks one is never returned as a translation):
   below the estimate, or an estimate at ``num_ctx`` or more.
 - output cut: ``done_reason == "length"`` -> ``Result.finish == "length"``;
   a stream that ends without its final ``done: true`` -> ``OutputTruncated``.
+
+A run sends its requests through ``atranslate`` (the client's ``AsyncClient``,
+every request in flight on one event-loop thread); ``translate`` is the same
+request through the sync ``Client``. Both build the request with ``_chat_args``,
+read the stream into an ``_Answer`` and map errors with ``_wire_error``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import os
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import aclosing
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pydantic
-from ollama import ChatResponse, Client, ResponseError, ShowResponse
+from ollama import AsyncClient, ChatResponse, Client, ResponseError, ShowResponse
 
 from pipeline.backends.base import (
+    AsyncClients,
     BackendSettings,
     Events,
     Finish,
@@ -46,6 +55,7 @@ from pipeline.backends.base import (
     guard_remote,
     is_loopback,
     with_retries,
+    with_retries_async,
 )
 from pipeline.backends.policy import (
     PromptCount,
@@ -152,6 +162,15 @@ class _Client(Client):
         return super()._request(_ChatResponse if cls is ChatResponse else cls, *args, **kwargs)
 
 
+class _AsyncClient(AsyncClient):
+    """The ollama async client, parsing chat events as ``_ChatResponse``."""
+
+    async def _request(self, cls: Any, *args: Any, **kwargs: Any) -> Any:
+        return await super()._request(
+            _ChatResponse if cls is ChatResponse else cls, *args, **kwargs
+        )
+
+
 class _ConnectionLost(TransientError):
     """The server stopped accepting connections; worth a retry (it may be restarting)."""
 
@@ -178,22 +197,47 @@ class OllamaBackend:
         self._think: bool | None = None
         # Backoff between retries; tests replace it to stay fast.
         self.sleep: Callable[[float], None] = time.sleep
-        # The client's default is no timeout at all: never use it.
-        timeout = httpx.Timeout(
-            connect=settings.connect_timeout,
-            read=settings.read_timeout,
-            write=settings.read_timeout,
-            pool=settings.read_timeout,
-        )
-        self._client = _Client(
-            host=self.host,
-            timeout=timeout,
+        self._client = _Client(host=self.host, **self._client_options())
+        # Async clients for one event loop: their connections belong to that loop.
+        self._aclients: AsyncClients[_AsyncClient] | None = None
+        self._alock = threading.Lock()
+
+    def _client_options(self) -> dict[str, Any]:
+        """What the sync and the async client share."""
+        return {
+            # The client's default is no timeout at all: never use it.
+            "timeout": httpx.Timeout(
+                connect=self.settings.connect_timeout,
+                read=self.settings.read_timeout,
+                write=self.settings.read_timeout,
+                pool=self.settings.read_timeout,
+            ),
             # A proxy from HTTP(S)_PROXY / ALL_PROXY would carry the documents for a
             # local server off this machine, and a redirect would take them to a
             # host the privacy guard never checked.
-            trust_env=not is_loopback(self.host),
-            follow_redirects=False,
-        )
+            "trust_env": not is_loopback(self.host),
+            "follow_redirects": False,
+        }
+
+    def _async_client(self) -> _AsyncClient:
+        loop = asyncio.get_running_loop()
+        with self._alock:
+            if self._aclients is None or self._aclients.loop is not loop:
+                options = self._client_options()
+                # The run bounds the requests in flight (its slots); the pool must
+                # not add a lower bound of its own (httpx's default is 100).
+                options["limits"] = httpx.Limits(
+                    max_connections=None, max_keepalive_connections=None
+                )
+                # One TLS context for all of them (each would load the CA bundle).
+                options["verify"] = httpx.create_ssl_context(trust_env=options["trust_env"])
+                self._aclients = AsyncClients(
+                    lambda: _AsyncClient(host=self.host, **options), self._slots()
+                )
+            return self._aclients.next()
+
+    def _slots(self) -> int:
+        return self.settings.concurrency if self.settings.concurrency > 0 else 1
 
     # -- start-up ---------------------------------------------------------------
 
@@ -214,7 +258,7 @@ class OllamaBackend:
         self.context_length = _context_length(show.modelinfo or {})
         self.num_ctx = self._choose_num_ctx()
         warmup = self._warm_up()
-        concurrency = self.settings.concurrency if self.settings.concurrency > 0 else 1
+        concurrency = self._slots()
         return StartInfo(
             backend=self.name,
             model=self.model,
@@ -337,8 +381,7 @@ class OllamaBackend:
     # -- requests ---------------------------------------------------------------
 
     def translate(self, request: Request) -> Result:
-        if self.num_ctx <= 0:
-            raise RuntimeError("OllamaBackend.start() must run before translate()")
+        self._check_started()
         try:
             return with_retries(
                 lambda: self._chat_once(request),
@@ -346,71 +389,109 @@ class OllamaBackend:
                 sleep=self.sleep,
             )
         except _ConnectionLost:
-            raise BackendUnavailable(
-                f"Ollama stopped answering at {self.host}. "
-                "Start it again with `ollama serve` and re-run; finished files are kept."
-            ) from None
+            raise self._stopped_answering() from None
+
+    async def atranslate(self, request: Request) -> Result:
+        self._check_started()
+        try:
+            return await with_retries_async(
+                lambda: self._achat_once(request),
+                retries=self.settings.request_retries,
+                sleep=self.sleep,
+            )
+        except _ConnectionLost:
+            raise self._stopped_answering() from None
+
+    # The sync and the async request differ only in ``await``; what to send, how
+    # to read the stream and what an error means are shared.
 
     def _chat_once(self, request: Request) -> Result:
-        began = time.monotonic()
-        pieces: list[str] = []
-        final: ChatResponse | None = None
+        answer = _Answer()
         try:
-            stream: Iterator[ChatResponse] = self._client.chat(
-                model=self.model,
-                messages=request.prompt.messages(),
-                stream=True,
-                think=self._think,
-                options={
-                    "num_ctx": self.num_ctx,
-                    "num_predict": request.max_tokens,
-                    "temperature": request.temperature,
-                    "top_p": request.top_p,
-                    "seed": request.seed,
-                },
-                keep_alive=self.keep_alive,
-            )
-            # Read to the end even after done:true, so the connection goes back
-            # to the pool cleanly.
+            stream: Iterator[ChatResponse] = self._client.chat(**self._chat_args(request))
             for part in stream:
-                if final is None:
-                    pieces.append(part.message.content or "")
-                    if part.done:
-                        final = part
-        except ResponseError as exc:
-            raise self._request_error(exc, request.prompt) from None
-        except (ConnectionError, httpx.ConnectError, httpx.ConnectTimeout):
-            raise _ConnectionLost(f"Ollama at {self.host} took no connection") from None
-        except httpx.TimeoutException:
-            raise TransientError(
+                answer.feed(part)
+        except _WIRE_ERRORS as exc:
+            raise self._wire_error(exc, request.prompt) from None
+        return self._result(request, answer)
+
+    async def _achat_once(self, request: Request) -> Result:
+        answer = _Answer()
+        try:
+            stream: AsyncIterator[ChatResponse] = await self._async_client().chat(
+                **self._chat_args(request)
+            )
+            # aclosing: a cancelled request closes its stream (and connection) now.
+            async with aclosing(stream):  # type: ignore[type-var]
+                async for part in stream:
+                    answer.feed(part)
+        except _WIRE_ERRORS as exc:
+            raise self._wire_error(exc, request.prompt) from None
+        return self._result(request, answer)
+
+    def _check_started(self) -> None:
+        if self.num_ctx <= 0:
+            raise RuntimeError("OllamaBackend.start() must run before translate()")
+
+    def _chat_args(self, request: Request) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "messages": request.prompt.messages(),
+            "stream": True,
+            "think": self._think,
+            "options": {
+                "num_ctx": self.num_ctx,
+                "num_predict": request.max_tokens,
+                "temperature": request.temperature,
+                "top_p": request.top_p,
+                "seed": request.seed,
+            },
+            "keep_alive": self.keep_alive,
+        }
+
+    def _wire_error(self, exc: Exception, prompt: Prompt) -> RequestFailed | BackendUnavailable:
+        """What a failure while asking (one of ``_WIRE_ERRORS``) means."""
+        if isinstance(exc, ResponseError):
+            return self._request_error(exc, prompt)
+        if isinstance(exc, ConnectionError | httpx.ConnectError | httpx.ConnectTimeout):
+            return _ConnectionLost(f"Ollama at {self.host} took no connection")
+        if isinstance(exc, httpx.TimeoutException):
+            return TransientError(
                 f"Ollama at {self.host} sent nothing for {self.settings.read_timeout:g} s "
                 "(backend.read_timeout)"
-            ) from None
-        except (httpx.NetworkError, httpx.RemoteProtocolError):
-            raise TransientError(
-                f"Ollama at {self.host} dropped the connection mid-answer"
-            ) from None
-        except json.JSONDecodeError:
-            raise TransientError(f"Ollama at {self.host} sent a garbled stream") from None
-        except pydantic.ValidationError:
-            raise RequestFailed(
+            )
+        if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
+            return TransientError(f"Ollama at {self.host} dropped the connection mid-answer")
+        if isinstance(exc, json.JSONDecodeError):
+            return TransientError(f"Ollama at {self.host} sent a garbled stream")
+        if isinstance(exc, pydantic.ValidationError):
+            return RequestFailed(
                 f"Ollama at {self.host} answered in an unexpected format; is it an Ollama server?"
-            ) from None
-        seconds = time.monotonic() - began
+            )
+        return RequestFailed(f"Ollama at {self.host} failed: {type(exc).__name__}")
+
+    def _result(self, request: Request, answer: _Answer) -> Result:
+        final = answer.final
         if final is None:
             raise OutputTruncated(
                 f"Ollama's answer ended without its final event (model {self.model}); "
                 "the answer may be cut"
             )
         self._check_prompt(request, final)
-        text = strip_think("".join(pieces), request.prompt.text)
+        text = strip_think("".join(answer.pieces), request.prompt.text)
         finish: Finish = "length" if final.done_reason == "length" else "stop"
         return Result(
             text=text,
             finish=finish,
             prompt_tokens=final.prompt_eval_count or request.estimated_prompt_tokens,
             output_tokens=final.eval_count or estimate_tokens(text),
-            seconds=seconds,
+            seconds=answer.seconds,
+        )
+
+    def _stopped_answering(self) -> BackendUnavailable:
+        return BackendUnavailable(
+            f"Ollama stopped answering at {self.host}. "
+            "Start it again with `ollama serve` and re-run; finished files are kept."
         )
 
     def _check_prompt(self, request: Request, final: ChatResponse) -> None:
@@ -466,6 +547,45 @@ class OllamaBackend:
     def close(self) -> None:
         # ollama's Client.close() carries no annotations; it closes the httpx pool.
         self._client.close()  # type: ignore[no-untyped-call]
+        with self._alock:
+            # Async clients still open are left to their loop (aclose closes them there).
+            self._aclients = None
+
+    async def aclose(self) -> None:
+        with self._alock:
+            held, self._aclients = self._aclients, None
+        if held is not None and held.loop is asyncio.get_running_loop():
+            for client in held.all:
+                await client.close()  # type: ignore[no-untyped-call]
+
+
+# What asking can raise, for ``OllamaBackend._wire_error`` to map.
+_WIRE_ERRORS = (
+    ResponseError,
+    ConnectionError,
+    httpx.HTTPError,
+    json.JSONDecodeError,
+    pydantic.ValidationError,
+)
+
+
+class _Answer:
+    """One streamed answer, fed event by event by either transport."""
+
+    def __init__(self) -> None:
+        self.began = time.monotonic()
+        self.pieces: list[str] = []
+        self.final: ChatResponse | None = None
+        self.seconds = 0.0
+
+    def feed(self, part: ChatResponse) -> None:
+        # The stream is read to the end even after done:true, so the connection
+        # goes back to the pool cleanly.
+        if self.final is None:
+            self.pieces.append(part.message.content or "")
+            if part.done:
+                self.final = part
+                self.seconds = time.monotonic() - self.began
 
 
 def _context_length(model_info: Mapping[str, Any]) -> int | None:

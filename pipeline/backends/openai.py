@@ -5,21 +5,29 @@ A thin ``httpx`` client for two endpoints, ``GET /v1/models`` (start-up) and
 read-only side doors where each server reports its context size. Everything
 that can go wrong maps to a domain error from ``pipeline.errors``; no message
 carries document text.
+
+A run sends its requests through ``atranslate`` (``httpx.AsyncClient``, every
+request in flight on one event-loop thread); ``translate`` is the same request
+through ``httpx.Client`` for callers without a loop. The two share the body,
+the answer's parser (``_Reply``, fed line by line), the error mapping and the
+retry policy: only the transport call differs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import httpx
 
 from pipeline.backends.base import (
+    AsyncClients,
     BackendSettings,
     Events,
     Finish,
@@ -30,6 +38,7 @@ from pipeline.backends.base import (
     guard_remote,
     is_loopback,
     with_retries,
+    with_retries_async,
 )
 from pipeline.backends.policy import (
     PromptCount,
@@ -86,6 +95,9 @@ _UNKNOWN_FIELD_MARKERS = (
     "additional properties",
 )
 _PROBE_TIMEOUT = 30.0
+# The run bounds the requests in flight (its slots); the async pool must not add
+# a lower bound of its own (httpx's default is 100 connections).
+_ASYNC_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=None)
 
 
 def normalise_base_url(url: str) -> str:
@@ -141,6 +153,7 @@ class OpenAIBackend:
         events: Events,
         *,
         transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
@@ -165,8 +178,14 @@ class OpenAIBackend:
         self._stream = bool(options.get("stream", True))
         self._fallback_context = int(options.get("context_size") or 4096)
         self._transport = transport
+        if async_transport is None and isinstance(transport, httpx.AsyncBaseTransport):
+            async_transport = transport  # httpx.MockTransport serves both
+        self._async_transport = async_transport
         self._sleep = sleep
         self._client: httpx.Client | None = None
+        # Async clients for one event loop: their connections belong to that loop.
+        self._aclients: AsyncClients[httpx.AsyncClient] | None = None
+        self._slots = 1
         self._lock = threading.Lock()
         self._send_template_kwargs = True
         self._model = settings.model
@@ -189,6 +208,7 @@ class OpenAIBackend:
             concurrency = self.settings.concurrency
         else:
             concurrency = slots if slots and slots > 0 else 1
+        self._slots = concurrency
         return StartInfo(
             backend=self.name,
             model=model,
@@ -197,21 +217,22 @@ class OpenAIBackend:
         )
 
     def translate(self, request: Request) -> Result:
-        if not self._model:
-            raise RequestFailed("The OpenAI backend needs a model: call start() first.")
-        started = time.monotonic()
+        started = self._started()
         result = with_retries(
             lambda: self._complete(request),
             retries=self.settings.request_retries,
             sleep=self._sleep,
         )
-        return Result(
-            text=result.text,
-            finish=result.finish,
-            prompt_tokens=result.prompt_tokens,
-            output_tokens=result.output_tokens,
-            seconds=time.monotonic() - started,
+        return _timed(result, started)
+
+    async def atranslate(self, request: Request) -> Result:
+        started = self._started()
+        result = await with_retries_async(
+            lambda: self._acomplete(request),
+            retries=self.settings.request_retries,
+            sleep=self._sleep,
         )
+        return _timed(result, started)
 
     def list_models(self) -> list[str]:
         return [entry["id"] for entry in self._model_entries()]
@@ -219,8 +240,17 @@ class OpenAIBackend:
     def close(self) -> None:
         with self._lock:
             client, self._client = self._client, None
+            # Async clients still open are left to their loop (aclose closes them there).
+            self._aclients = None
         if client is not None:
             client.close()
+
+    async def aclose(self) -> None:
+        with self._lock:
+            held, self._aclients = self._aclients, None
+        if held is not None and held.loop is asyncio.get_running_loop():
+            for client in held.all:
+                await client.aclose()
 
     # -- start-up ------------------------------------------------------------
 
@@ -354,57 +384,112 @@ class OpenAIBackend:
             return None
         return _json_or_none(response)
 
-    # -- one request -----------------------------------------------------------
+    # -- one request: the sync and the async transport -------------------------
+    #
+    # Each pair below differs only in ``await``: what to send, how to read the
+    # answer and what an error means are the shared methods after them.
 
     def _complete(self, request: Request) -> Result:
-        with self._lock:
-            send_kwargs = self._send_template_kwargs
         try:
-            return self._post(request, send_kwargs)
+            return self._post(request, self._template_kwargs())
         except _FieldRejected:
-            with self._lock:
-                first = self._send_template_kwargs
-                self._send_template_kwargs = False
-            if first:
-                self.events.message(
-                    f"The server at {self.base_url} does not take chat_template_kwargs; "
-                    "sending requests without it (thinking models may think aloud)."
-                )
-            return self._post(request, False)
+            return self._post(request, self._template_kwargs_refused())
 
-    def _body(self, request: Request, send_kwargs: bool) -> dict[str, Any]:
-        return chat_body(self._model, request, stream=self._stream, template_kwargs=send_kwargs)
+    async def _acomplete(self, request: Request) -> Result:
+        try:
+            return await self._apost(request, self._template_kwargs())
+        except _FieldRejected:
+            return await self._apost(request, self._template_kwargs_refused())
 
     def _post(self, request: Request, send_kwargs: bool) -> Result:
-        self._guard()
         body = self._body(request, send_kwargs)
-        url = f"{self.base_url}/chat/completions"
         try:
-            with self._http().stream("POST", url, json=body) as response:
+            with self._http().stream("POST", self._chat_url(), json=body) as response:
                 if response.status_code != 200:
                     response.read()
                     self._raise_http(response.status_code, response, request, send_kwargs)
-                kind = response.headers.get("content-type", "")
-                if self._stream and "text/event-stream" in kind:
-                    return self._read_stream(response, request)
-                response.read()
-                return self._read_json(response, request)
-        except httpx.ConnectError:
-            raise BackendUnavailable(self._not_answering()) from None
-        except httpx.TimeoutException:
-            raise TransientError(
+                if not self._streams(response):
+                    response.read()
+                    return self._read_json(response, request)
+                reply = _Reply(self, request)
+                try:
+                    for line in response.iter_lines():
+                        reply.feed(line)
+                except (httpx.RemoteProtocolError, httpx.ReadError):
+                    if not reply.complete:
+                        raise
+                return reply.result()
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from None
+
+    async def _apost(self, request: Request, send_kwargs: bool) -> Result:
+        body = self._body(request, send_kwargs)
+        try:
+            async with self._ahttp().stream("POST", self._chat_url(), json=body) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    self._raise_http(response.status_code, response, request, send_kwargs)
+                if not self._streams(response):
+                    await response.aread()
+                    return self._read_json(response, request)
+                reply = _Reply(self, request)
+                try:
+                    async for line in response.aiter_lines():
+                        reply.feed(line)
+                except (httpx.RemoteProtocolError, httpx.ReadError):
+                    if not reply.complete:
+                        raise
+                return reply.result()
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from None
+
+    # -- one request: shared by both transports -----------------------------------
+
+    def _started(self) -> float:
+        if not self._model:
+            raise RequestFailed("The OpenAI backend needs a model: call start() first.")
+        return time.monotonic()
+
+    def _template_kwargs(self) -> bool:
+        with self._lock:
+            return self._send_template_kwargs
+
+    def _template_kwargs_refused(self) -> bool:
+        """The server refused chat_template_kwargs: leave it out from now on."""
+        with self._lock:
+            first = self._send_template_kwargs
+            self._send_template_kwargs = False
+        if first:
+            self.events.message(
+                f"The server at {self.base_url} does not take chat_template_kwargs; "
+                "sending requests without it (thinking models may think aloud)."
+            )
+        return False
+
+    def _body(self, request: Request, send_kwargs: bool) -> dict[str, Any]:
+        self._guard()
+        return chat_body(self._model, request, stream=self._stream, template_kwargs=send_kwargs)
+
+    def _chat_url(self) -> str:
+        return f"{self.base_url}/chat/completions"
+
+    def _streams(self, response: httpx.Response) -> bool:
+        """Whether the answer comes as server-sent events (some servers ignore stream)."""
+        return self._stream and "text/event-stream" in response.headers.get("content-type", "")
+
+    def _transport_error(self, exc: httpx.HTTPError) -> BackendUnavailable | RequestFailed:
+        """What a failure of the connection means, for a request in flight."""
+        if isinstance(exc, httpx.ConnectError):
+            return BackendUnavailable(self._not_answering())
+        if isinstance(exc, httpx.TimeoutException):
+            return TransientError(
                 f"No answer from {self.base_url} within "
                 f"{self.settings.read_timeout:g} s; raise backend.read_timeout if the "
                 "model is slow, or send smaller chunks."
-            ) from None
-        except (httpx.RemoteProtocolError, httpx.ReadError):
-            raise TransientError(
-                f"The connection to {self.base_url} dropped during an answer."
-            ) from None
-        except httpx.HTTPError as exc:
-            raise RequestFailed(
-                f"The request to {self.base_url} failed: {type(exc).__name__}."
-            ) from None
+            )
+        if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+            return TransientError(f"The connection to {self.base_url} dropped during an answer.")
+        return RequestFailed(f"The request to {self.base_url} failed: {type(exc).__name__}.")
 
     def _read_json(self, response: httpx.Response, request: Request) -> Result:
         body = _json_or_none(response)
@@ -423,49 +508,6 @@ class OpenAIBackend:
             choice.get("finish_reason"),
             body.get("usage"),
         )
-
-    def _read_stream(self, response: httpx.Response, request: Request) -> Result:
-        parts: list[str] = []
-        finish_reason: Any = None
-        usage: Any = None
-        try:
-            for event in _sse_data(response.iter_lines()):
-                if event == "[DONE]":
-                    break
-                try:
-                    chunk = json.loads(event)
-                except json.JSONDecodeError:
-                    raise RequestFailed(
-                        f"The server at {self.base_url} sent a malformed stream event."
-                    ) from None
-                if not isinstance(chunk, dict):
-                    continue
-                if "error" in chunk:
-                    self._raise_error_payload(chunk, request)
-                if isinstance(chunk.get("usage"), dict):
-                    usage = chunk["usage"]
-                choice = _first_choice(chunk)
-                if choice is None:
-                    continue
-                delta = choice.get("delta")
-                # reasoning_content (and "reasoning") are ignored on purpose.
-                content = delta.get("content") if isinstance(delta, dict) else None
-                if isinstance(content, str):
-                    parts.append(content)
-                if choice.get("finish_reason"):
-                    finish_reason = choice["finish_reason"]
-        except (httpx.RemoteProtocolError, httpx.ReadError):
-            # The answer was complete; only the trailing usage event was lost.
-            if finish_reason is None:
-                raise
-        if finish_reason is None:
-            # llama_cpp.server ends an interrupted stream with a bare [DONE].
-            raise OutputTruncated(
-                f"The answer stream from {self.base_url} ended before the server said "
-                "it was complete (another request interrupted it, or the server failed "
-                "mid-answer, e.g. on a prompt too long for its context)."
-            )
-        return self._result(request, "".join(parts), finish_reason, usage)
 
     def _result(self, request: Request, text: str, finish_reason: Any, usage: Any) -> Result:
         if finish_reason == "content_filter":
@@ -558,18 +600,36 @@ class OpenAIBackend:
         self._guard()
         with self._lock:
             if self._client is None:
-                headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-                self._client = httpx.Client(
-                    headers=headers,
-                    timeout=httpx.Timeout(
-                        self.settings.read_timeout, connect=self.settings.connect_timeout
-                    ),
-                    transport=self._transport,
-                    # A proxy from HTTP(S)_PROXY would carry documents for a local
-                    # server off this machine; only a remote server may use one.
-                    trust_env=not is_loopback(self.base_url),
-                )
+                self._client = httpx.Client(**self._client_options(), transport=self._transport)
             return self._client
+
+    def _ahttp(self) -> httpx.AsyncClient:
+        self._guard()
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._aclients is None or self._aclients.loop is not loop:
+                options = self._client_options()
+                # One TLS context for all of them (each would load the CA bundle).
+                options["verify"] = httpx.create_ssl_context(trust_env=options["trust_env"])
+                self._aclients = AsyncClients(
+                    lambda: httpx.AsyncClient(
+                        **options, transport=self._async_transport, limits=_ASYNC_LIMITS
+                    ),
+                    self._slots,
+                )
+            return self._aclients.next()
+
+    def _client_options(self) -> dict[str, Any]:
+        """What the sync and the async client share."""
+        return {
+            "headers": {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {},
+            "timeout": httpx.Timeout(
+                self.settings.read_timeout, connect=self.settings.connect_timeout
+            ),
+            # A proxy from HTTP(S)_PROXY would carry documents for a local
+            # server off this machine; only a remote server may use one.
+            "trust_env": not is_loopback(self.base_url),
+        }
 
     def _probe_timeout(self) -> httpx.Timeout:
         return httpx.Timeout(
@@ -581,11 +641,80 @@ class _FieldRejected(Exception):
     """The server refused a request field we may leave out (chat_template_kwargs)."""
 
 
-def _sse_data(lines: Iterator[str]) -> Iterator[str]:
-    """The payload of each ``data:`` line; comments, event names and ids are skipped."""
-    for line in lines:
-        if line.startswith("data:"):
-            yield line[5:].strip()
+class _Reply:
+    """One streamed answer, fed line by line (server-sent events) by either
+    transport; ``result()`` once the lines end."""
+
+    def __init__(self, backend: OpenAIBackend, request: Request) -> None:
+        self._backend = backend
+        self._request = request
+        self._parts: list[str] = []
+        self._finish_reason: Any = None
+        self._usage: Any = None
+        self._done = False
+
+    @property
+    def complete(self) -> bool:
+        """The server said the answer is whole (a lost trailing usage event does
+        not matter then)."""
+        return self._finish_reason is not None
+
+    def feed(self, line: str) -> None:
+        """Take one line of the stream. Comments, event names and ids are skipped:
+        only ``data:`` lines carry the answer, up to ``[DONE]``. The stream is read
+        to its end all the same, so that its connection can carry the next request
+        (one left unread is closed)."""
+        if self._done or not line.startswith("data:"):
+            return
+        event = line[5:].strip()
+        if event == "[DONE]":
+            self._done = True
+            return
+        try:
+            chunk = json.loads(event)
+        except json.JSONDecodeError:
+            raise RequestFailed(
+                f"The server at {self._backend.base_url} sent a malformed stream event."
+            ) from None
+        if not isinstance(chunk, dict):
+            return
+        if "error" in chunk:
+            self._backend._raise_error_payload(chunk, self._request)
+        if isinstance(chunk.get("usage"), dict):
+            self._usage = chunk["usage"]
+        choice = _first_choice(chunk)
+        if choice is None:
+            return
+        delta = choice.get("delta")
+        # reasoning_content (and "reasoning") are ignored on purpose.
+        content = delta.get("content") if isinstance(delta, dict) else None
+        if isinstance(content, str):
+            self._parts.append(content)
+        if choice.get("finish_reason"):
+            self._finish_reason = choice["finish_reason"]
+
+    def result(self) -> Result:
+        if self._finish_reason is None:
+            # llama_cpp.server ends an interrupted stream with a bare [DONE].
+            raise OutputTruncated(
+                f"The answer stream from {self._backend.base_url} ended before the server "
+                "said it was complete (another request interrupted it, or the server "
+                "failed mid-answer, e.g. on a prompt too long for its context)."
+            )
+        return self._backend._result(
+            self._request, "".join(self._parts), self._finish_reason, self._usage
+        )
+
+
+def _timed(result: Result, started: float) -> Result:
+    """``result`` with the whole time its request took, retries included."""
+    return Result(
+        text=result.text,
+        finish=result.finish,
+        prompt_tokens=result.prompt_tokens,
+        output_tokens=result.output_tokens,
+        seconds=time.monotonic() - started,
+    )
 
 
 def _first_choice(body: dict[str, Any]) -> dict[str, Any] | None:

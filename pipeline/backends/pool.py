@@ -8,16 +8,30 @@ failed request produced no answer. A failure about the request itself (a
 prompt too long, an answer refused) is not the endpoint's fault and goes back
 to the orchestrator as it is. Only when every endpoint is out does the
 run stop (``BackendUnavailable``, exit 3, finished work kept).
+
+A run awaits ``atranslate`` (when every endpoint can be awaited); ``translate``
+is the same for a caller with threads. Both route through ``_pick`` and settle
+through ``_settle``: only the waiting differs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 
-from pipeline.backends.base import Backend, Events, Request, Result, StartInfo
+from pipeline.backends.base import (
+    AsyncBackend,
+    Backend,
+    Events,
+    Request,
+    Result,
+    StartInfo,
+    async_side,
+)
 from pipeline.errors import (
     BackendUnavailable,
     ContextOverflow,
@@ -64,6 +78,7 @@ class EndpointStats:
 class _Endpoint:
     backend: Backend
     stats: EndpointStats
+    aside: AsyncBackend | None = None
     in_flight: int = 0
     down_until: float = 0.0
     started: bool = False
@@ -80,12 +95,14 @@ class Pool:
         cooldown: float = COOLDOWN,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._members = [_Endpoint(b, EndpointStats(label)) for label, b in members]
+        self._members = [_Endpoint(b, EndpointStats(label), async_side(b)) for label, b in members]
         self.name = self._members[0].backend.name
         self._events = events
         self._cooldown = cooldown
         self._clock = clock
         self._lock = threading.Condition()
+        # Wakes the coroutines waiting for a free endpoint (on their loop).
+        self._freed: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
 
     # -- the Backend protocol -------------------------------------------------
 
@@ -131,31 +148,32 @@ class Pool:
         tried: set[int] = set()
         last: TranslateDirError | None = None
         while True:
-            member = self._acquire(tried)
-            if member is None:
-                raise BackendUnavailable(
-                    "every endpoint stopped answering or kept failing"
-                    + (f" (last: {last})" if last else "")
-                    + "; finished files and chunks are kept, run again when they are back"
-                )
-            tried.add(id(member))
+            member = self._acquire(tried, last)
             try:
                 result = member.backend.translate(request)
-            except (ContextOverflow, OutputTruncated):
-                # About this request, not the endpoint: the orchestrator splits it.
-                self._release(member)
-                raise
-            except (BackendUnavailable, TransientError) as exc:
-                # The endpoint is down or keeps failing after its own retries.
-                last = exc
-                self._fail(member, exc)
+            except BaseException as exc:
+                last = self._settle(member, exc)
                 continue
-            except BaseException:
-                # Any other failure is about this request (the piece is kept).
-                self._release(member)
-                raise
             self._release(member, result)
             return result
+
+    async def atranslate(self, request: Request) -> Result:
+        tried: set[int] = set()
+        last: TranslateDirError | None = None
+        while True:
+            member = await self._aacquire(tried, last)
+            try:
+                assert member.aside is not None, "supports_async() said every endpoint can"
+                result = await member.aside.atranslate(request)
+            except BaseException as exc:
+                last = self._settle(member, exc)
+                continue
+            self._release(member, result)
+            return result
+
+    def supports_async(self) -> bool:
+        """Whether every endpoint can be awaited (the HTTP backends can)."""
+        return all(m.aside is not None for m in self._members)
 
     def list_models(self) -> list[str]:
         return self._members[0].backend.list_models()
@@ -164,30 +182,76 @@ class Pool:
         for member in self._members:
             member.backend.close()
 
+    async def aclose(self) -> None:
+        for member in self._members:
+            if member.aside is not None:
+                await member.aside.aclose()
+
     def endpoint_stats(self) -> list[EndpointStats]:
         return [m.stats for m in self._members]
 
     # -- routing ----------------------------------------------------------------
 
-    def _acquire(self, tried: set[int]) -> _Endpoint | None:
-        """The least busy endpoint in rotation that this request has not tried;
-        waits while all of those are busy. None when none is left."""
+    def _acquire(self, tried: set[int], last: TranslateDirError | None) -> _Endpoint:
+        """The least busy endpoint (``_pick``); the thread waits while all are busy."""
         with self._lock:
-            while True:
-                now = self._clock()
-                usable = [
-                    m
-                    for m in self._members
-                    if m.started and m.down_until <= now and id(m) not in tried
-                ]
-                if not usable:
-                    return None
-                free = [m for m in usable if m.in_flight < m.stats.slots]
-                if free:
-                    member = min(free, key=lambda m: m.in_flight / m.stats.slots)
-                    member.in_flight += 1
-                    return member
+            while (member := self._pick(tried, last)) is None:
                 self._lock.wait(timeout=1.0)
+            return member
+
+    async def _aacquire(self, tried: set[int], last: TranslateDirError | None) -> _Endpoint:
+        """The least busy endpoint (``_pick``); the coroutine waits while all are busy."""
+        loop = asyncio.get_running_loop()
+        while True:
+            with self._lock:
+                if self._freed is None or self._freed[0] is not loop:
+                    self._freed = (loop, asyncio.Event())
+                freed = self._freed[1]
+                freed.clear()
+                member = self._pick(tried, last)
+            if member is not None:
+                return member
+            # Woken by a release, or after a second to see whether a cooldown ended.
+            with suppress(TimeoutError):
+                await asyncio.wait_for(freed.wait(), timeout=1.0)
+
+    def _pick(self, tried: set[int], last: TranslateDirError | None) -> _Endpoint | None:
+        """Under the lock: the least busy endpoint in rotation that this request has
+        not tried, now taken (and marked tried); None while all of those are busy.
+        Raises ``BackendUnavailable`` when none is left."""
+        now = self._clock()
+        usable = [
+            m for m in self._members if m.started and m.down_until <= now and id(m) not in tried
+        ]
+        if not usable:
+            raise BackendUnavailable(
+                "every endpoint stopped answering or kept failing"
+                + (f" (last: {last})" if last else "")
+                + "; finished files and chunks are kept, run again when they are back"
+            )
+        free = [m for m in usable if m.in_flight < m.stats.slots]
+        if not free:
+            return None
+        member = min(free, key=lambda m: m.in_flight / m.stats.slots)
+        member.in_flight += 1
+        tried.add(id(member))
+        return member
+
+    def _settle(self, member: _Endpoint, exc: BaseException) -> TranslateDirError:
+        """After ``member`` failed with ``exc``: re-raise a failure about the request;
+        return one that is the endpoint's fault (the request goes elsewhere)."""
+        if isinstance(exc, ContextOverflow | OutputTruncated):
+            # About this request, not the endpoint: the orchestrator splits it.
+            self._release(member)
+            raise exc
+        if isinstance(exc, BackendUnavailable | TransientError):
+            # The endpoint is down or keeps failing after its own retries.
+            self._fail(member, exc)
+            return exc
+        # Any other failure is about this request (the piece is kept), or the run
+        # was stopped (a cancelled coroutine, Ctrl-C).
+        self._release(member)
+        raise exc
 
     def _release(self, member: _Endpoint, result: Result | None = None) -> None:
         with self._lock:
@@ -197,14 +261,22 @@ class Pool:
                 member.stats.prompt_tokens += result.prompt_tokens
                 member.stats.output_tokens += result.output_tokens
                 member.stats.seconds += result.seconds
-            self._lock.notify_all()
+            self._notify()
 
     def _fail(self, member: _Endpoint, exc: TranslateDirError) -> None:
         with self._lock:
             member.in_flight -= 1
             member.stats.failures += 1
             member.down_until = self._clock() + self._cooldown
-            self._lock.notify_all()
+            self._notify()
         self._events.message(
             f"{member.stats.endpoint}: out of rotation for {self._cooldown:.0f} s ({exc})"
         )
+
+    def _notify(self) -> None:
+        """Under the lock: an endpoint was freed; wake whoever waits for one."""
+        self._lock.notify_all()
+        if self._freed is not None:
+            loop, freed = self._freed
+            with suppress(RuntimeError):  # that loop is closed: nobody waits there
+                loop.call_soon_threadsafe(freed.set)
