@@ -11,6 +11,7 @@ whole file is.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import PurePosixPath
 
@@ -145,7 +146,7 @@ def join_slot(slot: Slot, lang: str, rename: Rename | None = None) -> str:
         protected = p.protected
         if rename is not None and protected.spans:
             spans = anchors.translate_links(protected.spans, rename)
-            protected = protect.Protected(protected.text, spans)
+            protected = dataclasses.replace(protected, spans=spans)
         if p.kept or p.translation is None:
             texts.append(protect.restore(protected.text, protected))
         else:

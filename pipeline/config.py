@@ -54,6 +54,7 @@ class Files:
     exclude: tuple[str, ...]
     out: str
     follow_symlinks: bool
+    copy_assets: bool
 
 
 @dataclass(frozen=True)
@@ -243,6 +244,7 @@ def _build(merged: dict[str, Any], where: str) -> Config:
             exclude=tuple(f["exclude"]),
             out=f["out"],
             follow_symlinks=f["follow_symlinks"],
+            copy_assets=f["copy_assets"],
         ),
         front_matter_keys=tuple(merged["front_matter"]["translate"]),
         memory_path=merged["memory"]["path"],

@@ -174,6 +174,10 @@ class Console:
             if report.warmup_seconds:
                 line += f" (load {report.warmup_seconds:.1f} s)"
         self._emit(line)
+        if report.assets_copied:
+            self._emit(
+                f"{len(report.assets_copied)} referenced file(s) copied beside the translations"
+            )
         if report.rejected:
             # Why text stayed in the source language: which checks said no, how often.
             self._emit(

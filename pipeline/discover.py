@@ -33,8 +33,10 @@ class SourceFile:
     markdown: bool  # False for .txt
 
 
-def _matches(rel: str, patterns: Sequence[str]) -> bool:
-    # "**/*.md" should also match "a.md" at the root, as users expect.
+def matches(rel: str, patterns: Sequence[str]) -> bool:
+    """True when the posix path ``rel`` matches one of the glob ``patterns``
+    (``files.include``/``exclude``); "**/*.md" matches "a.md" at the root too,
+    as users expect."""
     return any(
         fnmatch.fnmatchcase(rel, p) or (p.startswith("**/") and fnmatch.fnmatchcase(rel, p[3:]))
         for p in patterns
@@ -109,7 +111,7 @@ def discover(
         except ValueError:
             rel = PurePosixPath(resolved.relative_to(root).as_posix())
         rel_text = rel.as_posix()
-        if files is not None and not _matches(rel_text, include):
+        if files is not None and not matches(rel_text, include):
             # Named on the command line: say why it is not translated.
             warnings.append(
                 f"{path}: skipped, not a file type translate-dir handles "
@@ -117,7 +119,7 @@ def discover(
             )
             refused += 1
             continue
-        if not _matches(rel_text, include) or _matches(rel_text, exclude):
+        if not matches(rel_text, include) or matches(rel_text, exclude):
             continue
         if files is not None and any(
             is_output_folder(root.joinpath(*rel.parts[:n])) for n in range(1, len(rel.parts))

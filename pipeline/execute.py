@@ -334,7 +334,7 @@ class Executor:
     ) -> str | None:
         """One sentence of ``piece`` translated and checked, its markers numbered as
         in the piece; None when the answer failed (the reason is in ``report``)."""
-        own = protect.renumber(text, piece.protected.spans)
+        own = protect.renumber(text, piece.protected.spans, piece.protected.values)
         numbers = [m.group(1) for m in MARKER_RE.finditer(text)]
         sentence = dataclasses.replace(
             piece, protected=own, key="", tokens=estimate_tokens(own.text), translation=None

@@ -115,6 +115,10 @@ class RunReport:
     interrupted: bool = False
     # Per server, when the run used several (``--host``/``--base-url`` repeated).
     endpoints: list[dict[str, Any]] = field(default_factory=list)
+    # Files the documents refer to, copied beside their translations (assets),
+    # and those left alone because a file of the user's is already there.
+    assets_copied: list[str] = field(default_factory=list)
+    assets_theirs: list[str] = field(default_factory=list)
 
     def count(self, status: FileStatus) -> int:
         return sum(1 for f in self.files if f.status == status)
@@ -183,6 +187,7 @@ class RunReport:
             "tokens_per_second": round(self.tokens_per_second, 1),
             "interrupted": self.interrupted,
             "warnings": self.warnings,
+            "assets_copied": len(self.assets_copied),
             **({"endpoints": self.endpoints} if self.endpoints else {}),
         }
 

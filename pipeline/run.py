@@ -1,6 +1,6 @@
 """The orchestrator: the only module that knows the order of the stages.
 
-    targets -> discover -> plan -> execute -> assemble -> output
+    targets -> discover -> plan -> execute -> assemble -> output -> assets
 
 Every file is planned first, so the progress knows the total and the backend
 is started only when some piece really needs the model: a re-run over
@@ -17,7 +17,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import assemble, check, execute, output, targets
+from pipeline import assemble, assets, check, discover, execute, output, targets
 from pipeline.backends import base
 from pipeline.backends.base import Backend, BackendSettings
 from pipeline.backends.pool import Pool
@@ -69,6 +69,7 @@ def run(
                     stage.prune(sources, outs)
                 jobs = stage.plan(sources, outs, memory)
                 stage.execute_and_write(jobs, memory)
+                stage.copy_assets(sources, outs)
             finally:
                 _save(outs)
     report.seconds = time.perf_counter() - started
@@ -129,6 +130,9 @@ class _Stages:
                 futures = execute.submit(loop, executor, jobs)
             chunks = [c for job in jobs for c in job.chunks]
             self.progress.plan(len(jobs), len(chunks), sum(p.tokens for c in chunks for p in c))
+            # Writes overlap the next file's work; each file is recorded only
+            # once it is on disk (the writer finishes before the loop closes).
+            writer = stack.enter_context(output.Writer(overwrite_edited=self.opts.overwrite_edited))
             try:
                 for job in jobs:
                     for future in futures.get(id(job), []):
@@ -136,15 +140,31 @@ class _Stages:
                     if self.cancel.is_set():
                         job.report.status = "cancelled"
                         continue
-                    data = assemble.assemble(job)
-                    self.done(output.write(job, data, overwrite_edited=self.opts.overwrite_edited))
+                    writer.submit(job, assemble.assemble(job))
+                    for file in writer.finished():
+                        self.done(file)
                     self.save_now_and_then(job.target)
+                for file in writer.finished(wait=True):
+                    self.done(file)
             except BaseException:
                 self.cancel.set()
                 for job_futures in futures.values():
                     for future in job_futures:
                         future.cancel()
                 raise
+
+    def copy_assets(self, sources: list[SourceFile], outs: list[targets.Target]) -> None:
+        """The images and other files the documents refer to, beside their
+        translations (``[files] copy_assets``)."""
+        if not self.cfg.files.copy_assets or self.cancel.is_set():
+            return
+        include = self.cfg.files.include
+        for target in outs:
+            done = assets.copy(
+                sources, target, is_document=lambda rel: discover.matches(rel.as_posix(), include)
+            )
+            self.report.assets_copied += done.copied
+            self.report.assets_theirs += done.theirs
 
     def start_backend(self, memory: Memory) -> execute.Executor:
         """Start the backend (load the model, warm it) and hand it to an executor."""

@@ -22,7 +22,6 @@ import pytest
 
 from pipeline import atomic, output
 from pipeline.plan import FileJob
-from pipeline.report import FileReport
 from pipeline.targets import output_rel
 from pipeline.testing import ScriptedBackend
 from tests.reliability_support import (
@@ -418,14 +417,14 @@ def _planned_jobs(
     """The jobs and bytes of a real run, then their outputs and records gone
     again: ready to be written a second time."""
     jobs: list[tuple[FileJob, bytes]] = []
-    real_write = output.write
+    real_submit = output.Writer.submit
 
-    def keep(job: FileJob, data: bytes, *, overwrite_edited: bool) -> FileReport:
+    def keep(writer: output.Writer, job: FileJob, data: bytes) -> None:
         jobs.append((job, data))
-        return real_write(job, data, overwrite_edited=overwrite_edited)
+        real_submit(writer, job, data)
 
     with monkeypatch.context() as patched:
-        patched.setattr(output, "write", keep)
+        patched.setattr(output.Writer, "submit", keep)
         assert invoke(src, "--to", "zh", "--out", out).code == 0
     for job, _ in jobs:
         job.dest.unlink()
