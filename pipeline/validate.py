@@ -654,21 +654,23 @@ def block_structure(parsed: segments.Parsed) -> Structure:
     return Structure(tuple(_walk(parsed.tokens, parsed.lines, parsed.site)), parsed.site)
 
 
-def compare_structure(source: str | Structure, output: str, *, links: bool = True) -> list[str]:
+def compare_structure(
+    source: str | Structure, output: str, *, links: bool = True, site: Site = PLAIN
+) -> list[str]:
     """Where ``output``'s block structure differs from ``source``'s; [] when the same.
 
     ``links=False`` compares blocks only, not the links and images inside them:
     the check of a whole document whose segments were each checked already.
     ``source`` may be the ``block_structure`` of the source's parse, with
-    ``links=False`` only."""
-    site = PLAIN
+    ``links=False`` only (it carries its site). ``site``: the site both texts
+    are read as (its translatable attribute values are not structure)."""
     if isinstance(source, Structure):
         if links:
             raise ValueError("a precomputed Structure has no links: pass links=False")
         want = list(source.blocks)
         site = source.site
     else:
-        want = _blocks(source, inline=links)
+        want = _blocks(source, inline=links, site=site)
     got = _blocks(output, inline=links, site=site)
     if [b.sig for b in want] == [b.sig for b in got]:
         return []
