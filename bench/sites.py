@@ -301,7 +301,10 @@ def build(kind: Kind, site: Path, public: Path) -> Build:
 # --------------------------------------------------------------------------- anchors
 
 
-class _Page(html.parser.HTMLParser):
+class PageAnchors(html.parser.HTMLParser):
+    """The ids (``id``/``name``) a built HTML page holds and the ``<a href>`` it
+    links to; tests/test_sites_build.py reads built pages with it too."""
+
     def __init__(self) -> None:
         super().__init__()
         self.ids: set[str] = set()
@@ -315,9 +318,9 @@ class _Page(html.parser.HTMLParser):
                 self.hrefs.append(value)
 
 
-def _parse(path: Path, cache: dict[Path, _Page]) -> _Page:
+def _parse(path: Path, cache: dict[Path, PageAnchors]) -> PageAnchors:
     if path not in cache:
-        page = _Page()
+        page = PageAnchors()
         page.feed(path.read_text("utf-8", errors="replace"))
         cache[path] = page
     return cache[path]
@@ -325,7 +328,7 @@ def _parse(path: Path, cache: dict[Path, _Page]) -> _Page:
 
 def fragment_links(public: Path) -> dict[str, dict[str, bool]]:
     """Each built page's distinct local fragment links and whether each lands."""
-    cache: dict[Path, _Page] = {}
+    cache: dict[Path, PageAnchors] = {}
     found: dict[str, dict[str, bool]] = {}
     for path in sorted(public.rglob("*.html")):
         rel = path.relative_to(public).as_posix()

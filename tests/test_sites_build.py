@@ -11,7 +11,6 @@ tests/sites/mdx). Under CI (CI=true) a missing tool fails the test.
 
 from __future__ import annotations
 
-import html.parser
 import json
 import os
 import posixpath
@@ -22,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from bench.sites import PageAnchors
 from pipeline.testing import ScriptedBackend, to_zh
 from tests.reliability_support import invoke
 
@@ -45,22 +45,8 @@ def build(args: list[str], cwd: Path) -> str:
     return done.stdout + done.stderr
 
 
-class _Collect(html.parser.HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.ids: set[str] = set()
-        self.hrefs: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        for name, value in attrs:
-            if name in ("id", "name") and value:
-                self.ids.add(value)
-            if name == "href" and tag == "a" and value:
-                self.hrefs.append(value)
-
-
-def _page(path: Path) -> _Collect:
-    collected = _Collect()
+def _page(path: Path) -> PageAnchors:
+    collected = PageAnchors()
     collected.feed(path.read_text("utf-8"))
     return collected
 
