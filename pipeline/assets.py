@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlsplit
 from pipeline import discover, documents, targets
 from pipeline.atomic import read_or_none, write_atomic
 from pipeline.discover import SourceFile
-from pipeline.errors import DocumentError
+from pipeline.errors import DocumentError, UsageError
 from pipeline.manifest import file_hash
 
 # ](dest "title") and ](<dest with spaces>): inline links and images.
@@ -99,7 +99,10 @@ def copy(
         if text is None:
             continue
         root = _input_root(src)
-        dest_dir = targets.destination(src.rel, target).parent
+        try:
+            dest_dir = targets.destination(src.rel, target).parent
+        except UsageError:
+            continue  # an output path that leads outside: that file failed already
         if dest_dir.resolve() == src.src.parent.resolve():
             continue  # the translation sits beside its source (suffix layout)
         for ref in references(text):

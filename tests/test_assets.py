@@ -90,3 +90,18 @@ def test_no_copy_when_the_translation_sits_beside_its_source(
 def test_asset_rel_never_leaves_the_input() -> None:
     assert assets._asset_rel(PurePosixPath("a/b.md"), "../../x.png") is None
     assert assets._asset_rel(PurePosixPath("a/b.md"), "../x.png") == PurePosixPath("x.png")
+
+
+def test_no_copy_through_a_symlinked_folder_in_the_output(
+    tmp_path: Path, scripted: ScriptedBackend
+) -> None:
+    docs = _site(tmp_path)
+    out = tmp_path / "out"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out.mkdir()
+    (out / "guide").symlink_to(elsewhere, target_is_directory=True)
+    outcome = invoke(docs, "--to", "zh", "--out", out, "--quiet")
+    assert outcome.code == 1 and "leads outside" in outcome.stderr
+    assert list(elsewhere.iterdir()) == []
+    assert (out / "b.md").is_file()  # the other document is still written
