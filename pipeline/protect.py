@@ -309,15 +309,31 @@ _PRIORITY_RE = re.compile(
     r"|\A\[[ xX]\](?=\s)",
     re.DOTALL,
 )
-# Cheap tests that let most contents skip the regexes that would try every position.
-_PRIORITY_TRIGGER_RE = re.compile(r"[{$]|\[\^|\A\[")
+
+
+# Cheap tests that let most contents skip the regexes that would try every
+# position. Substring tests, not regexes: on the paragraphs of a page they are
+# several times faster than a search for the same alternatives.
+def _priority_trigger(content: str) -> bool:
+    return "{" in content or "$" in content or "[^" in content or content.startswith("[")
+
+
+def _text_span_trigger(content: str) -> bool:
+    return (
+        "://" in content or "www." in content or "{" in content or "⟦" in content or "⟧" in content
+    )
+
+
+def _not_simple(content: str) -> bool:
+    return "<" in content or "&" in content or "\\" in content or "![" in content
+
+
 # Spans found in the plain text between the others.
 _TEXT_SPAN_RE = re.compile(
     r"(?P<url>(?<![\w/])(?:(?:https?|ftp)://|www\.)[^\s<>`⟦⟧\[\]]+)"
     r"|\{[#:.][^{}\[\]\n]*\}"
     r"|[⟦⟧]"
 )
-_TEXT_SPAN_TRIGGER_RE = re.compile(r"://|www\.|[{⟦⟧]")
 _URL_TRAILING = ".,:;!?*_~'\""
 
 
@@ -359,7 +375,6 @@ Span = tuple[int, int]
 
 
 # Anything here sends a content to markdown-it's own inline rules.
-_NOT_SIMPLE_RE = re.compile(r"[<&\\]|!\[")
 _TICK_OR_BRACKET_RE = re.compile(r"[`\[]")
 _IN_LABEL_RE = re.compile(r"[`\[\]]")
 _TICKS_RE = re.compile(r"`+")
@@ -399,7 +414,7 @@ def count_simple_links(content: str) -> int | None:
 
 
 def _simple_scan(content: str) -> tuple[list[Span], int] | None:
-    if _NOT_SIMPLE_RE.search(content):
+    if _not_simple(content):
         return None
     spans: list[Span] = []
     links = 0
@@ -456,10 +471,10 @@ def _analyse(
         else:
             env: dict[str, Any] = {"references": _EVERY_LABEL, _RANGES: candidates, _BASES: [0]}
             _INLINE_MD.inline.tokenize(StateInline(content, _INLINE_MD, env, []))
-    if _PRIORITY_TRIGGER_RE.search(content):
+    if _priority_trigger(content):
         candidates.extend(m.span() for m in _PRIORITY_RE.finditer(content))
     spans = _select(candidates)
-    if _TEXT_SPAN_TRIGGER_RE.search(content):
+    if _text_span_trigger(content):
         extra = []
         for begin, end in _gaps(len(content), spans):
             for match in _TEXT_SPAN_RE.finditer(content, begin, end):
