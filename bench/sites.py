@@ -24,9 +24,19 @@ source and the translation are built with the real tool and compared:
 - builds passing; pieces kept in the source language (the run report).
 
 A tool that is not installed makes its build "not installed", never a pass.
-Docusaurus is compiled with @mdx-js/mdx v3 (what its MDX loader runs), not built
-by Docusaurus: its anchors are not measured. GitHub renders READMEs on its
-servers: no build, no anchors.
+Docusaurus pages go into the real Docusaurus 3 site of tests/sites/docusaurus-app
+(its ``node_modules`` symlinked; ``npm ci`` there) with the corpus's stubs
+(tests/data/sites/docusaurus/: ``src/``, ``static/``, ``docs/assets/``) and are
+translated the way a Docusaurus user does it (``--layout docusaurus``: the
+translation goes to ``i18n/zh/docusaurus-plugin-content-docs/current/``); then
+``docusaurus build --locale en`` and ``--locale zh`` build them. The pages link
+to three pages outside the corpus, so these builds use
+``docusaurus.corpus.config.js`` (the app's configuration with ``onBrokenLinks``
+and ``onBrokenMarkdownLinks`` at ``'warn'``; ``onBrokenAnchors`` and broken
+images still fail the build) and the links that land are counted from the HTML.
+Without the app installed, the pages are only compiled with @mdx-js/mdx v3 (what
+Docusaurus's MDX loader runs; ``compile.mjs``), reported as such, and no anchors
+are measured. GitHub renders READMEs on its servers: no build, no anchors.
 """
 
 from __future__ import annotations
@@ -46,9 +56,11 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from bench.backends import Recorder, ScriptedBackend, to_zh
-from bench.common import REPO, Context, Figure, run_pipeline
+from bench.common import REPO, Context, Figure, load_config, run_pipeline
+from pipeline import options
 from pipeline.backends.embedded import BUNDLED
 from pipeline.run import BackendFactory
+from pipeline.run import run as run_orchestrator
 
 NAME = "sites"
 TITLE = "Real site pages: syntax kept, anchors, builds"
@@ -61,7 +73,14 @@ SIZES = {
 }
 CORPUS = REPO / "tests" / "data" / "sites"
 MDX_MODULES = REPO / "tests" / "sites" / "mdx" / "node_modules"
+DOCUSAURUS_APP = REPO / "tests" / "sites" / "docusaurus-app"
+DOCUSAURUS = DOCUSAURUS_APP / "node_modules" / ".bin" / "docusaurus"
+# The app's configuration with the checks that links to pages outside the
+# corpus fail relaxed to warnings (tests/data/sites/docusaurus/SOURCE.md).
+DOCUSAURUS_CONFIG = "docusaurus.corpus.config.js"
+MDX_COMPILE = "@mdx-js/mdx compile"
 BUILD_SECONDS = 300
+LANG = "zh"
 
 
 @dataclass(frozen=True)
@@ -71,10 +90,13 @@ class Kind:
     name: str  # the folder under CORPUS and the [site] kind
     content: str  # the folder that is translated, relative to the site
     tool: str  # the executable that builds it ("" when there is none)
+    # "mirror": the translation of <site>/<content> is the other site's <content>;
+    # "docusaurus": it is written into the same site's i18n/<lang>/ folder.
+    layout: str = "mirror"
 
 
 KINDS: tuple[Kind, ...] = (
-    Kind("docusaurus", "docs", "node"),
+    Kind("docusaurus", "docs", "node", layout="docusaurus"),
     Kind("hugo", "content", "hugo"),
     Kind("jekyll", "_docs", "jekyll"),
     Kind("mkdocs", "docs", "mkdocs"),
@@ -103,7 +125,9 @@ def run(ctx: Context) -> Figure:
         fig.notes.append("(b) the embedded model runs in full mode only (python -m bench)")
     fig.notes.append(
         "Anchors count only links that resolve in the source build; Docusaurus is "
-        "compiled with @mdx-js/mdx (no anchors measured), GitHub has no local build."
+        "built by Docusaurus (tests/sites/docusaurus-app) with onBrokenLinks 'warn' "
+        "for three links to pages outside the corpus, or only compiled with "
+        "@mdx-js/mdx (no anchors) where it is not installed; GitHub has no local build."
     )
     return fig
 
@@ -130,7 +154,7 @@ def summary(kind: dict[str, Any]) -> str:
     anchors = kind["anchors"]
     parts.append("anchors n/a" if anchors is None else f"anchors {anchors[0]}/{anchors[1]}")
     parts.append(f"alts {kind['alts'][0]}/{kind['alts'][1]}")
-    parts.append(f"build: {kind['build']}")
+    parts.append(f"build: {build_label(kind)}")
     parts.append(f"kept {kind['kept']}/{kind['pieces']}")
     return ", ".join(parts)
 
@@ -157,15 +181,18 @@ def measure_corpus(work: Path, backend: str) -> dict[str, Any]:
 def measure_kind(kind: Kind, work: Path, backend: str) -> dict[str, Any]:
     """Translate one kind's site into ``work/zh``, build both, count."""
     source, target = work / "source", work / "zh"
-    copy_site(CORPUS / kind.name, source)
-    copy_site(CORPUS / kind.name, target, content=kind.content)
+    make_site(kind, source)
+    if kind.layout == "mirror":
+        make_site(kind, target, content=kind.content)
+    else:  # the translation goes into the same site, beside its source
+        make_site(kind, target)
     translated, requests = _translate(kind, source, target, work, backend)
     pages = sorted(p.relative_to(source / kind.content) for p in markdown_files(source, kind))
     tokens, alts = [0, 0], [0, 0]
     lost: list[str] = []
     for rel in pages:
         src = (source / kind.content / rel).read_text("utf-8")
-        out_path = target / kind.content / rel
+        out_path = translated_root(kind, target) / rel
         out = out_path.read_text("utf-8") if out_path.is_file() else ""
         kept, of, missing = compare_tokens(kind.name, src, out)
         tokens[0] += kept
@@ -185,11 +212,16 @@ def measure_kind(kind: Kind, work: Path, backend: str) -> dict[str, Any]:
         "requests": requests,
         "model_seconds": round(translated.model_seconds, 2),
     }
-    source_build = build(kind, source, work / "public-source")
-    target_build = build(kind, target, work / "public-zh")
+    source_build = build(kind, source, work / "public-source", "en")
+    target_build = build(kind, target, work / "public-zh", LANG)
     result["source_build"] = source_build.status
     result["build"] = target_build.status
+    result["builder"] = target_build.builder
     result["build_log"] = target_build.log[-2000:]
+    if kind.name == "docusaurus":
+        # What the relaxed onBrokenLinks let through: only links out of the corpus.
+        result["source_broken_links"] = broken_links(source_build.log)
+        result["broken_links"] = broken_links(target_build.log)
     result["anchors"] = None
     result["anchors_dead"] = []
     if source_build.public is not None and target_build.public is not None:
@@ -216,20 +248,70 @@ def _translate(kind: Kind, source: Path, target: Path, work: Path, backend: str)
         recorder = ScriptedBackend(to_zh)
         name, model = "ollama", "bench"
     factory: BackendFactory = recorder.factory
-    report = run_pipeline(
-        source / kind.content,
-        target / kind.content,
-        "zh",
-        memory_path=work / "memory.sqlite",
-        backend=name,
-        model=model,
-        factory=factory,
-        overrides={"site": {"kind": kind.name}},
-    )
+    overrides = {"site": {"kind": kind.name}}
+    if kind.layout == "mirror":
+        report = run_pipeline(
+            source / kind.content,
+            target / kind.content,
+            LANG,
+            memory_path=work / "memory.sqlite",
+            backend=name,
+            model=model,
+            factory=factory,
+            overrides=overrides,
+        )
+    else:
+        # bench.common.run_pipeline with --layout: the site root is the output
+        # folder, the translation lands in its i18n/ folder.
+        cfg = load_config(work / "memory.sqlite", overrides)
+        opts = options.RunOptions(
+            root=target / kind.content,
+            targets=(LANG,),
+            source="en",
+            backend=name,
+            model=model,
+            memory_path=options.memory_path(cfg),
+            out=target,
+            layout=kind.layout,
+            backend_options=options.backend_options(cfg, name, options.Connection()),
+        )
+        report = run_orchestrator(cfg, opts, backend_factory=factory)
     return report, len(recorder.requests)
 
 
-def copy_site(corpus: Path, dest: Path, *, content: str = "") -> None:
+def translated_root(kind: Kind, site: Path) -> Path:
+    """Where the translation of ``<site>/<kind.content>`` is written."""
+    if kind.layout == "docusaurus":
+        return site / "i18n" / LANG / "docusaurus-plugin-content-docs" / "current"
+    return site / kind.content
+
+
+def docusaurus_installed() -> bool:
+    """Whether tests/sites/docusaurus-app is installed (``npm ci`` there)."""
+    return shutil.which("node") is not None and DOCUSAURUS.exists()
+
+
+def make_site(kind: Kind, dest: Path, *, content: str = "") -> None:
+    """The kind's corpus site at ``dest`` (see ``copy_site``); for Docusaurus, laid
+    over a copy of tests/sites/docusaurus-app, its ``node_modules`` symlinked."""
+    if kind.name != "docusaurus":
+        copy_site(CORPUS / kind.name, dest, content=content)
+        return
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(
+        DOCUSAURUS_APP,
+        dest,
+        ignore=shutil.ignore_patterns("node_modules", "build", ".docusaurus", "i18n", "docs"),
+    )
+    copy_site(CORPUS / kind.name, dest, content=content, merge=True)
+    if (DOCUSAURUS_APP / "node_modules").is_dir():
+        (dest / "node_modules").symlink_to(
+            DOCUSAURUS_APP / "node_modules", target_is_directory=True
+        )
+
+
+def copy_site(corpus: Path, dest: Path, *, content: str = "", merge: bool = False) -> None:
     """The site without its licence notes; without its pages when ``content`` is given
     (the translation writes them)."""
 
@@ -239,9 +321,9 @@ def copy_site(corpus: Path, dest: Path, *, content: str = "") -> None:
             skipped.append(Path(content).name)
         return skipped
 
-    if dest.exists():
+    if dest.exists() and not merge:
         shutil.rmtree(dest)
-    shutil.copytree(corpus, dest, ignore=ignore)
+    shutil.copytree(corpus, dest, ignore=ignore, dirs_exist_ok=merge)
     if content:
         (dest / content).mkdir(parents=True, exist_ok=True)
 
@@ -263,10 +345,18 @@ class Build:
     status: str  # "passes", "fails", "not installed: ...", "no local generator"
     log: str = ""
     public: Path | None = None  # the built HTML, when there is some to check
+    builder: str = ""  # what built it, when not the kind's generator itself
 
 
-def build(kind: Kind, site: Path, public: Path) -> Build:
-    """Build ``site`` with the kind's real tool into ``public``."""
+def build_label(kind: dict[str, Any]) -> str:
+    """The build column: the status, and what built it when that is no full build."""
+    builder = kind.get("builder", "")
+    return f"{kind['build']} ({builder} only)" if builder == MDX_COMPILE else kind["build"]
+
+
+def build(kind: Kind, site: Path, public: Path, lang: str = "en") -> Build:
+    """Build ``site`` (in ``lang``: Docusaurus builds one locale) with the kind's
+    real tool into ``public``."""
     if not kind.tool:
         return Build("no local generator")
     tool = shutil.which(kind.tool)
@@ -275,10 +365,13 @@ def build(kind: Kind, site: Path, public: Path) -> Build:
     if public.exists():
         shutil.rmtree(public)
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+    if kind.name == "docusaurus" and docusaurus_installed():
+        return _docusaurus_build(site, public, lang)
     if kind.name == "docusaurus":
         if not (MDX_MODULES / "@mdx-js" / "mdx").is_dir():
-            return Build("not installed: @mdx-js/mdx (npm ci in tests/sites/mdx)")
-        files = [str(p) for p in markdown_files(site, kind)]
+            return Build("not installed: Docusaurus (npm ci in tests/sites/docusaurus-app)")
+        root = translated_root(kind, site) if lang != "en" else site / kind.content
+        files = [str(p) for p in sorted(root.rglob("*.md*")) if p.suffix in (".md", ".mdx")]
         args = [tool, str(CORPUS / "docusaurus" / "compile.mjs"), *files]
     elif kind.name == "hugo":
         args = [tool, "-s", str(site), "-d", str(public), "--quiet"]
@@ -293,9 +386,53 @@ def build(kind: Kind, site: Path, public: Path) -> Build:
     except subprocess.TimeoutExpired:
         return Build("fails", f"timed out after {BUILD_SECONDS} s")
     log = done.stdout + done.stderr
+    if kind.name == "docusaurus":  # compiled, not built: no HTML
+        return Build("passes" if done.returncode == 0 else "fails", log, None, MDX_COMPILE)
     if done.returncode != 0:
         return Build("fails", log)
-    return Build("passes", log, public if kind.name != "docusaurus" else None)
+    return Build("passes", log, public)
+
+
+def _docusaurus_build(site: Path, public: Path, lang: str) -> Build:
+    """``docusaurus build --locale <lang>`` of a site made by ``make_site``."""
+    env = {
+        **os.environ,
+        "DOCUSAURUS_TELEMETRY_DISABLED": "1",
+        "NO_UPDATE_NOTIFIER": "1",
+        # No webpack cache in the shared node_modules: every build compiles
+        # every page (and runs every Markdown link check) afresh.
+        "DOCUSAURUS_NO_PERSISTENT_CACHE": "1",
+    }
+    args = [str(DOCUSAURUS), "build", "--locale", lang, "--out-dir", str(public)]
+    args += ["--config", DOCUSAURUS_CONFIG]
+    builder = f"Docusaurus {_docusaurus_version()}"
+    try:
+        done = subprocess.run(
+            args, cwd=site, env=env, capture_output=True, text=True, timeout=BUILD_SECONDS
+        )
+    except subprocess.TimeoutExpired:
+        return Build("fails", f"timed out after {BUILD_SECONDS} s", None, builder)
+    log = done.stdout + done.stderr
+    if done.returncode != 0:
+        return Build("fails", log, None, builder)
+    return Build("passes", log, public, builder)
+
+
+def _docusaurus_version() -> str:
+    package = DOCUSAURUS_APP / "node_modules" / "@docusaurus" / "core" / "package.json"
+    try:
+        return str(json.loads(package.read_text("utf-8"))["version"])
+    except (OSError, ValueError, KeyError):
+        return "(version unknown)"
+
+
+_BROKEN_LINK = re.compile(r"^\s*-> linking to (\S+)", re.MULTILINE)
+
+
+def broken_links(log: str) -> list[str]:
+    """The links a Docusaurus build reported broken (with ``onBrokenLinks: 'warn'``),
+    sorted, each once."""
+    return sorted(set(_BROKEN_LINK.findall(log)))
 
 
 # --------------------------------------------------------------------------- anchors
@@ -493,7 +630,8 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             anchors = "n/a" if k["anchors"] is None else f"{k['anchors'][0]}/{k['anchors'][1]}"
             lines.append(
                 f"| {label} | {k['kind']} | {k['tokens'][0]}/{k['tokens'][1]} | {anchors} "
-                f"| {k['alts'][0]}/{k['alts'][1]} | {k['build']} | {k['kept']}/{k['pieces']} |"
+                f"| {k['alts'][0]}/{k['alts'][1]} | {build_label(k)} "
+                f"| {k['kept']}/{k['pieces']} |"
             )
         t = result["total"]
         lines.append(

@@ -1,4 +1,5 @@
-// Stub of the Docusaurus build (not from facebook/docusaurus): compile each MDX
+// Fallback when tests/sites/docusaurus-app is not installed (bench/sites.py),
+// not from facebook/docusaurus and no Docusaurus build: compile each MDX
 // page named on the command line with @mdx-js/mdx v3 and remark-directive, as
 // Docusaurus 3 does, after the same source preprocessing its mdx-loader applies
 // by default (markdown.mdx1Compat: HTML comments, heading ids; and
