@@ -35,14 +35,12 @@ from urllib.parse import unquote
 from markdown_it import MarkdownIt
 
 from pipeline import segments
-from pipeline.sites import Site, unique
+from pipeline.sites import EXPLICIT_ID_RE, Site, unique
 
 __all__ = ["Links", "heading_text", "keep_ids", "scan_links", "source_ids", "translate_links"]
 
 _INLINE = MarkdownIt("commonmark")
 _NEWLINE_SPLIT_RE = re.compile(r"(\r\n|\r|\n)")
-# An id the heading already has: {#id} (also kramdown's {: #id}) or {/* #id */}.
-_EXPLICIT_ID_RE = re.compile(r"\s*(?:\{:?\s*#([^\s{}]+)[^{}]*\}|\{/\*\s*#(\S+?)\s*\*/\})\s*$")
 
 
 def heading_text(content: str) -> str:
@@ -75,7 +73,7 @@ def source_ids(body: str, site: Site) -> list[str | None]:
     seen: dict[str, int] = {}
     ids: list[str | None] = []
     for _, _, content in _headings(segments.parse(body, site=site)):
-        explicit = _EXPLICIT_ID_RE.search(content)
+        explicit = EXPLICIT_ID_RE.search(content)
         if explicit:
             ident = explicit.group(1) or explicit.group(2)
             seen.setdefault(ident, 0)
@@ -106,7 +104,7 @@ def keep_ids(source: str, translated: str, site: Site) -> str:
     parts = _NEWLINE_SPLIT_RE.split(translated)
     wanted = site.linked if site.anchors == "linked" else None
     for ident, (_, _, was), (_, last, now) in zip(ids, before, after, strict=True):
-        if ident is None or was == now or _EXPLICIT_ID_RE.search(now):
+        if ident is None or was == now or EXPLICIT_ID_RE.search(now):
             continue
         if wanted is not None and ident not in wanted:
             continue  # no link targets it: the heading is left as translated

@@ -31,7 +31,7 @@ from markdown_it.rules_block import table as _table_rule
 from markdown_it.token import Token
 
 from pipeline.protect import has_letters, only_values
-from pipeline.sites import PLAIN, Site
+from pipeline.sites import EXPLICIT_ID_RE, PLAIN, Site
 
 Kind = Literal["verbatim", "prose"]
 
@@ -672,6 +672,20 @@ def _align(normalized: list[str], start: int, content: str) -> list[tuple[int, i
     return pieces
 
 
+def _without_id(piece: tuple[int, int], content: str) -> tuple[int, int] | None:
+    """A heading's (last) line piece without its trailing ``{#id}``: the id is
+    not prose, and a model that moved it (``## {#id} 标题``) or put a full stop
+    after it would break every link to the heading. None when nothing but the
+    id is left."""
+    match = EXPLICIT_ID_RE.search(content)
+    if match is None:
+        return piece
+    begin, end = piece
+    if match.start() == 0:
+        return None
+    return begin, end - (len(content) - match.start())
+
+
 def _atx_piece(body: str, content: str) -> tuple[int, int] | None:
     hashes = body.find("#")
     if hashes < 0 or not content:
@@ -733,11 +747,16 @@ def _leaves(parsed: Parsed, lines: _Lines, newline: str) -> Iterator[tuple[int, 
                     segment = _prose(lines, start, "paragraph", aligned, newline, site=site)
             elif token.markup.startswith("#"):
                 piece = _atx_piece(normalized[start], content)
+                if piece is not None:
+                    piece = _without_id(piece, content)
                 if piece is not None and end == start + 1:
                     segment = _prose(lines, start, "heading", [piece], newline, site=site)
             else:
                 # Setext: the underline is kept whole in the last line's suffix.
                 aligned = _align(normalized, start, content)
+                if aligned:
+                    last = _without_id(aligned[-1], content.rsplit("\n", 1)[-1])
+                    aligned = None if last is None else [*aligned[:-1], last]
                 if aligned is not None and len(aligned) == end - start - 1:
                     underline = lines.source(end - 1, end)
                     segment = _prose(

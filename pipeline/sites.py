@@ -22,7 +22,13 @@ from pipeline.config import SITE_KINDS as KINDS
 from pipeline.config import SiteSettings
 from pipeline.errors import ConfigError
 
-__all__ = ["ANCHORS", "KINDS", "PLAIN", "Site", "detect", "resolve", "slugger"]
+__all__ = ["ANCHORS", "EXPLICIT_ID_RE", "KINDS", "PLAIN", "Site", "detect", "resolve", "slugger"]
+
+
+# An id a heading already has, at its end: {#id} (also kramdown's {: #id} and
+# attribute lists with an id), or Docusaurus's MDX comment {/* #id */}. Kept out
+# of the text a model sees (segments) and read as the heading's id (anchors).
+EXPLICIT_ID_RE = re.compile(r"\s*(?:\{:?\s*#([^\s{}]+)[^{}]*\}|\{/\*\s*#(\S+?)\s*\*/\})\s*$")
 
 
 @dataclass(frozen=True)

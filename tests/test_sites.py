@@ -400,3 +400,18 @@ def test_inline_liquid_raw_is_kept_whole_with_the_code_spans_inside() -> None:
         "{% raw %}`}}`{% endraw %}",
         "{{ page.title }}",
     )
+
+
+def test_a_headings_own_id_never_reaches_the_model(tmp_path: Path) -> None:
+    """Gemma answered "## 设定标题 {#specifying-title}。" and "### {#explicit-ids} 引用":
+    an id moved or followed by a full stop is no id to Docusaurus. The id is not
+    prose, so the model never sees it and it stays at the end of the line."""
+
+    backend = ScriptedBackend(to_zh)
+    doc = b"## Specifying title {#specifying-title}\n\nTitle here {/* #mdx-id */}\n===\n"
+    out, _ = translate_one(tmp_path, "page.md", doc, backend)
+    sent = [r.prompt.text for r in backend.requests]
+    assert not any("#specifying-title" in t or "mdx-id" in t or "⟦" in t for t in sent), sent
+    lines = out.decode().splitlines()
+    assert lines[0] == "## " + to_zh("Specifying title") + " {#specifying-title}"
+    assert lines[2] == to_zh("Title here") + " {/* #mdx-id */}" and lines[3] == "==="
