@@ -187,8 +187,10 @@ def run_pipeline(
     concurrency: int = 0,
     backend_options: Mapping[str, Any] | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    layout: str = "mirror",
 ) -> RunReport:
-    """One run of the real orchestrator, exactly as the CLI would start it."""
+    """One run of the real orchestrator, exactly as the CLI would start it
+    (``out`` is the output root: with ``layout`` "docusaurus", the site root)."""
     cfg = load_config(memory_path, overrides)
     if backend_options is None:
         backend_options = options.backend_options(cfg, backend, options.Connection())
@@ -203,6 +205,7 @@ def run_pipeline(
         out=out,
         concurrency=concurrency,
         backend_options=dict(backend_options),
+        layout=layout,
     )
     return run(cfg, opts, backend_factory=factory)
 

@@ -56,11 +56,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from bench.backends import Recorder, ScriptedBackend, to_zh
-from bench.common import REPO, Context, Figure, load_config, run_pipeline
-from pipeline import options
+from bench.common import REPO, Context, Figure, run_pipeline
 from pipeline.backends.embedded import BUNDLED
 from pipeline.run import BackendFactory
-from pipeline.run import run as run_orchestrator
 
 NAME = "sites"
 TITLE = "Real site pages: syntax kept, anchors, builds"
@@ -249,33 +247,21 @@ def _translate(kind: Kind, source: Path, target: Path, work: Path, backend: str)
         name, model = "ollama", "bench"
     factory: BackendFactory = recorder.factory
     overrides = {"site": {"kind": kind.name}}
-    if kind.layout == "mirror":
-        report = run_pipeline(
-            source / kind.content,
-            target / kind.content,
-            LANG,
-            memory_path=work / "memory.sqlite",
-            backend=name,
-            model=model,
-            factory=factory,
-            overrides=overrides,
-        )
-    else:
-        # bench.common.run_pipeline with --layout: the site root is the output
-        # folder, the translation lands in its i18n/ folder.
-        cfg = load_config(work / "memory.sqlite", overrides)
-        opts = options.RunOptions(
-            root=target / kind.content,
-            targets=(LANG,),
-            source="en",
-            backend=name,
-            model=model,
-            memory_path=options.memory_path(cfg),
-            out=target,
-            layout=kind.layout,
-            backend_options=options.backend_options(cfg, name, options.Connection()),
-        )
-        report = run_orchestrator(cfg, opts, backend_factory=factory)
+    # The mirror layout writes the translated pages into the translated site's
+    # content folder; the docusaurus layout into the site root's i18n/ folder.
+    out = target / kind.content if kind.layout == "mirror" else target
+    root = source / kind.content if kind.layout == "mirror" else target / kind.content
+    report = run_pipeline(
+        root,
+        out,
+        LANG,
+        memory_path=work / "memory.sqlite",
+        backend=name,
+        model=model,
+        factory=factory,
+        overrides=overrides,
+        layout=kind.layout,
+    )
     return report, len(recorder.requests)
 
 

@@ -122,6 +122,16 @@ def test_jekyll_site_builds_and_anchors_land(tmp_path: Path, zh: ScriptedBackend
     assert checked >= 3 and dead == []
 
 
+def _build_mkdocs_zh(mkdocs: str, site: Path) -> tuple[int, list[str]]:
+    """``mkdocs build --strict`` of the translation in docs_zh/; (fragment links
+    checked, dead ones) in its two pages."""
+    config = (site / "mkdocs.yml").read_text("utf-8").replace("docs_dir: docs", "docs_dir: docs_zh")
+    (site / "mkdocs.zh.yml").write_text(config, "utf-8")
+    build([mkdocs, "build", "--strict", "-q", "-f", "mkdocs.zh.yml", "-d", "public"], site)
+    pages = [site / "public" / "index.html", site / "public" / "install" / "index.html"]
+    return dead_anchors(site / "public", pages)
+
+
 def test_mkdocs_strict_build_and_anchors_land(tmp_path: Path, zh: ScriptedBackend) -> None:
     mkdocs = need("mkdocs")
     site = tmp_path / "site"
@@ -135,11 +145,7 @@ def test_mkdocs_strict_build_and_anchors_land(tmp_path: Path, zh: ScriptedBacken
     assert f'??? tip "{to_zh("Tip")}"\n' in index
     assert f'!!! example "{to_zh("Example")}"\n' in index and '!!! warning ""\n' in index
     assert "    This note has" not in index and "        pip install tool\n" in index
-    config = (site / "mkdocs.yml").read_text("utf-8").replace("docs_dir: docs", "docs_dir: docs_zh")
-    (site / "mkdocs.zh.yml").write_text(config, "utf-8")
-    build([mkdocs, "build", "--strict", "-q", "-f", "mkdocs.zh.yml", "-d", "public"], site)
-    pages = [site / "public" / "index.html", site / "public" / "install" / "index.html"]
-    checked, dead = dead_anchors(site / "public", pages)
+    checked, dead = _build_mkdocs_zh(mkdocs, site)
     assert checked >= 6 and dead == []
     built = (site / "public" / "index.html").read_text("utf-8")
     assert 'class="admonition note"' in built and "tabbed-set" in built
@@ -181,11 +187,7 @@ def test_mkdocs_linked_anchors_build_strict(tmp_path: Path, zh: ScriptedBackend)
     install = (site / "docs_zh" / "install.md").read_text("utf-8")
     assert "{#troubleshooting}" in install and "{#requirements}" in install
     assert "{#uninstall}" not in install and "{#install}" not in install
-    config = (site / "mkdocs.yml").read_text("utf-8").replace("docs_dir: docs", "docs_dir: docs_zh")
-    (site / "mkdocs.zh.yml").write_text(config, "utf-8")
-    build([mkdocs, "build", "--strict", "-q", "-f", "mkdocs.zh.yml", "-d", "public"], site)
-    pages = [site / "public" / "index.html", site / "public" / "install" / "index.html"]
-    checked, dead = dead_anchors(site / "public", pages)
+    checked, dead = _build_mkdocs_zh(mkdocs, site)
     assert checked >= 6 and dead == []
 
 
