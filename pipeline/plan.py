@@ -168,8 +168,8 @@ class Planner:
             return report
         parts: list[segments.Segment | Slot] = []
         site = self.site if src.markdown else sites.PLAIN
-        if target.links is not None and site.heading_ids:
-            # anchors = "linked": the ids links target on this page.
+        if target.links is not None and (site.heading_ids or site.tab_slugs):
+            # The ids links target on this page: anchors = "linked", tab labels.
             site = dataclasses.replace(site, linked=target.links.ids(src.rel))
         parsed = segments.parse(doc.text, site=site) if src.markdown else None
         for seg in segments.split(doc.text, markdown=src.markdown, parsed=parsed):

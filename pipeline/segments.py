@@ -31,7 +31,7 @@ from markdown_it.rules_block import table as _table_rule
 from markdown_it.token import Token
 
 from pipeline.protect import has_letters, only_values
-from pipeline.sites import EXPLICIT_ID_RE, PLAIN, Site
+from pipeline.sites import EXPLICIT_ID_RE, PLAIN, Site, tab_linked
 
 Kind = Literal["verbatim", "prose"]
 
@@ -672,6 +672,15 @@ def _align(normalized: list[str], start: int, content: str) -> list[tuple[int, i
     return pieces
 
 
+def _linked_tab(site: Site, lines: _Lines, start: int, span: tuple[int, int]) -> bool:
+    """A MkDocs content tab (``=== "Label"``) whose id, made from its label, some
+    link targets: its label stays as it is, or the link would land nowhere."""
+    if not site.tab_slugs or not site.linked:
+        return False
+    body = lines.bodies[start]
+    return body.lstrip().startswith("===") and tab_linked(body[span[0] : span[1]], site.linked)
+
+
 def _without_id(piece: tuple[int, int], content: str) -> tuple[int, int] | None:
     """A heading's (last) line piece without its trailing ``{#id}``: the id is
     not prose, and a model that moved it (``## {#id} 标题``) or put a full stop
@@ -713,7 +722,7 @@ def _leaves(parsed: Parsed, lines: _Lines, newline: str) -> Iterator[tuple[int, 
         if token.type == _SITE_TITLE:
             meta = token.meta or {}
             span = meta.get("title")
-            if span is not None and end == start + 1:
+            if span is not None and end == start + 1 and not _linked_tab(site, lines, start, span):
                 segment = _prose(
                     lines, start, "heading", [span], newline, any_prefix=True, site=site
                 )

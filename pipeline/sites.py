@@ -63,6 +63,9 @@ class Site:
     anchors: str = "off"
     # Suffix layout: a link to other.md becomes other.<lang>.md.
     link_translations: bool = False
+    # MkDocs with pymdownx.tabbed's slugify: a content tab's id is made from its
+    # label, so the label of a tab some link targets stays as it is.
+    tab_slugs: bool = False
     # anchors = "linked": the ids that links target on this one page (None: every
     # id). Per page, so not part of the syntax: two sites that differ only here
     # parse alike and compare equal.
@@ -186,12 +189,18 @@ def resolve(settings: SiteSettings, root: Path, *, layout: str = "mirror") -> Si
     found: Path | None = None
     if kind == "auto":
         kind, found = detect(root)
-    attr_list = True
+    elif kind == "mkdocs":
+        # Set by hand: its mkdocs.yml still says which extensions shape the ids.
+        detected, config_file = detect(root)
+        found = config_file if detected == "mkdocs" else None
+    attr_list, tab_slugs = True, False
     if kind == "mkdocs" and found is not None:
         try:
-            attr_list = "attr_list" in found.read_text("utf-8", errors="replace")
+            text = found.read_text("utf-8", errors="replace")
         except OSError:
-            attr_list = False
+            text = ""
+        attr_list = "attr_list" in text
+        tab_slugs = _TABBED_SLUGIFY_RE.search(text) is not None
     base = _site(kind, mkdocs_attr_list=attr_list)
     links = settings.link_translations and layout == "suffix"
     if base is PLAIN:
@@ -208,7 +217,26 @@ def resolve(settings: SiteSettings, root: Path, *, layout: str = "mirror") -> Si
         admonition_titles=settings.admonition_titles and kind == "mkdocs",
         anchors=settings.anchors,
         link_translations=links,
+        tab_slugs=tab_slugs,
     )
+
+
+# pymdownx.tabbed with a slugify option, in mkdocs.yml (its settings indented below it).
+_TABBED_SLUGIFY_RE = re.compile(r"pymdownx\.tabbed:[^\n]*(?:\n[ \t]+[^\n]*)*?\n[ \t]+slugify:")
+
+
+def tab_slug(label: str) -> str:
+    """The slug pymdownx.slugs.slugify gives a tab label (lower case): tags off,
+    NFC, trimmed, anything but word characters, "-" and " " dropped, spaces to "-"."""
+    text = re.sub(r"</?[^>]*>", "", unicodedata.normalize("NFC", label)).strip().lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def tab_linked(label: str, wanted: frozenset[str]) -> bool:
+    """Whether a link targets the tab labelled ``label``: its id is its slug, or,
+    with ``combine_header_slug``, the section's id, "-" and its slug."""
+    slug = tab_slug(label)
+    return bool(slug) and any(w.lower() == slug or w.lower().endswith("-" + slug) for w in wanted)
 
 
 # --------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from pipeline import anchors, discover, languages, manifest, prompts
+from pipeline import anchors, discover, languages, manifest, prompts, sites
 from pipeline.config import Config
 from pipeline.errors import UsageError
 from pipeline.options import RunOptions
@@ -40,9 +40,11 @@ class Target:
 def resolve(cfg: Config, opts: RunOptions) -> list[Target]:
     outs = {lang: _out_root(cfg, opts, lang) for lang in opts.targets}
     links = None
-    if cfg.site.anchors == "linked":
+    site = sites.resolve(cfg.site, opts.root, layout=opts.layout)
+    if cfg.site.anchors == "linked" or site.tab_slugs:
         # Every document of the input folder, also when --files names a few: a
-        # link from a page not translated now still needs its heading's id.
+        # link from a page not translated now still needs its heading's id (or,
+        # with MkDocs tab ids from labels, its tab's label).
         every = _discover(cfg, dataclasses.replace(opts, files=None), outs)
         links = anchors.scan_links(opts.root.resolve(), (f.rel for f in every.files))
     return [_target(cfg, opts, lang, out, links) for lang, out in outs.items()]

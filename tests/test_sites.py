@@ -415,3 +415,53 @@ def test_a_headings_own_id_never_reaches_the_model(tmp_path: Path) -> None:
     lines = out.decode().splitlines()
     assert lines[0] == "## " + to_zh("Specifying title") + " {#specifying-title}"
     assert lines[2] == to_zh("Title here") + " {/* #mdx-id */}" and lines[3] == "==="
+
+
+TABBED_SLUGIFY = """site_name: Tabs
+markdown_extensions:
+  - pymdownx.superfences
+  - pymdownx.tabbed:
+      alternate_style: true
+      combine_header_slug: true
+      slugify: !!python/object/apply:pymdownx.slugs.slugify
+        kwds:
+          case: lower
+"""
+TABS_PAGE = """# Install
+
+## With a tool
+
+=== "Using pip"
+
+    Run the first command.
+
+=== "... or even conda"
+
+    Run the second command.
+
+See [the conda tab](#with-a-tool--or-even-conda).
+"""
+
+
+@pytest.mark.parametrize("slugify", [True, False])
+def test_a_linked_mkdocs_tab_keeps_its_label_only_when_labels_make_ids(
+    tmp_path: Path, scripted: ScriptedBackend, slugify: bool
+) -> None:
+    """With pymdownx.tabbed's slugify a tab's id is made from its label: the label
+    of a tab some link targets stays as it is; the others are translated."""
+    site = tmp_path / "site"
+    (site / "docs").mkdir(parents=True)
+    config = TABBED_SLUGIFY if slugify else TABBED_SLUGIFY.split("      slugify")[0]
+    (site / "mkdocs.yml").write_text(config, "utf-8")
+    (site / "docs" / "index.md").write_text(TABS_PAGE, "utf-8")
+    assert invoke(site / "docs", "--to", "zh", "--out", tmp_path / "out", "--quiet").code == 0
+    out = (tmp_path / "out" / "index.md").read_text("utf-8")
+    assert '=== "Using pip"' not in out and "Run the first command." not in out
+    assert ('=== "... or even conda"' in out) is slugify
+
+
+def test_tab_slug_is_pymdownx_slugify_lower() -> None:
+    assert sites.tab_slug("... or even me") == "-or-even-me"
+    assert sites.tab_slug("C++ <b>Code</b>") == "c-code"
+    assert sites.tab_linked("... or even me", frozenset({"anchor-links--or-even-me"}))
+    assert not sites.tab_linked("Using pip", frozenset({"anchor-links--or-even-me"}))

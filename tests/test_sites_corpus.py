@@ -12,7 +12,7 @@ translation must build, and every fragment link that lands in the source build
 must land in the translated build. Under CI (CI=true) a missing tool fails the
 test; elsewhere it skips.
 
-Known gaps are ``xfail(strict=True)``, so each flips to a failure once fixed.
+A known gap would be an ``xfail(strict=True)``, so that it flips to a failure once fixed.
 """
 
 from __future__ import annotations
@@ -78,13 +78,6 @@ def _result(
 ) -> dict[str, Any]:
     _need(_KINDS[name], built=built)
     return measured[name]
-
-
-# MkDocs: a content tab's anchor (pymdownx.tabbed slugify + combine_header_slug)
-# is the slug of its label: a translated label gets a new id.
-_MKDOCS_TAB_ANCHOR = pytest.mark.xfail(
-    strict=True, reason="a translated tab label changes the tab's anchor"
-)
 
 
 @pytest.mark.parametrize(
@@ -155,7 +148,7 @@ def test_without_docusaurus_the_pages_are_only_compiled(
 
 @pytest.mark.parametrize(
     "name",
-    ["docusaurus", "hugo", "jekyll", pytest.param("mkdocs", marks=_MKDOCS_TAB_ANCHOR)],
+    ["docusaurus", "hugo", "jekyll", "mkdocs"],
 )
 def test_every_resolving_anchor_still_resolves(
     measured: dict[str, dict[str, Any]], name: str
@@ -166,12 +159,11 @@ def test_every_resolving_anchor_still_resolves(
     assert result["anchors_dead"] == [] and kept == total
 
 
-def test_mkdocs_heading_anchors_all_resolve(measured: dict[str, dict[str, Any]]) -> None:
-    # Everything but the one content-tab anchor (xfail above) lands.
+def test_mkdocs_heading_and_tab_anchors_all_resolve(measured: dict[str, dict[str, Any]]) -> None:
+    # The content tab #anchor-links--or-even-me too: its id is made from its
+    # label (pymdownx.tabbed slugify), so that one label is kept as it is.
     result = _result(measured, "mkdocs")
-    assert result["anchors_dead"] == [
-        "reference/content-tabs/index.html: #anchor-links--or-even-me"
-    ]
+    assert result["anchors_dead"] == []
     assert result["anchors"][1] >= 10
 
 
