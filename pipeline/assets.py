@@ -80,59 +80,90 @@ class Copied:
 
 def copy(
     sources: Sequence[SourceFile],
-    target: targets.Target,
+    outs: Sequence[targets.Target],
     *,
     is_document: Callable[[PurePosixPath], bool],
 ) -> Copied:
-    """Copy the files the ``sources`` refer to beside their translations.
+    """Copy the files the ``sources`` refer to beside their translations, for
+    every target.
 
     A reference for which ``is_document`` is true (a file type translate-dir
     translates, even when excluded or not part of this run) is a link to a
-    document, never copied: the output folder holds translations only.
+    document, never copied: the output folder holds translations only. Each
+    source is read once, and only when some target puts its translation in
+    another folder; each file referred to is copied once per target.
     """
     done = Copied()
-    record_path = target.state_dir / f"assets-{target.lang}.json"
-    record = _load(record_path)
-    changed = False
+    copies = [_Copies(target) for target in outs]
     for src in sources:
-        text = _text(src)
+        wanted = [(c, d) for c in copies if (d := c.folder_of(src)) is not None]
+        text = _text(src) if wanted else None
         if text is None:
             continue
         root = _input_root(src)
-        try:
-            dest_dir = targets.destination(src.rel, target).parent
-        except UsageError:
-            continue  # an output path that leads outside: that file failed already
-        if dest_dir.resolve() == src.src.parent.resolve():
-            continue  # the translation sits beside its source (suffix layout)
+        real_root = root.resolve()
         for ref in references(text):
             rel = _asset_rel(src.rel, ref)
             if rel is None or is_document(rel):
                 continue
             asset = root / Path(*rel.parts)
-            if not asset.is_file() or not discover.inside(asset.resolve(), root.resolve()):
+            if not asset.is_file() or not discover.inside(asset.resolve(), real_root):
                 continue
-            dest = dest_dir / Path(*PurePosixPath(ref).parts)
-            if not discover.inside(dest.resolve(), target.out_root.resolve()):
-                continue
-            key = targets.output_rel(dest, target)
-            data = asset.read_bytes()
-            present = read_or_none(dest)
-            if present == data:
-                changed |= record.get(key) != file_hash(data)
-                record[key] = file_hash(data)
-                continue
-            if present is not None and record.get(key) != file_hash(present):
-                if key not in done.theirs:
-                    done.theirs.append(key)
-                continue
-            write_atomic(dest, data)
-            record[key] = file_hash(data)
-            changed = True
-            done.copied.append(key)
-    if changed:
-        write_atomic(record_path, (json.dumps(record, indent=0, sort_keys=True) + "\n").encode())
+            for each, dest_dir in wanted:
+                each.put(asset, dest_dir / Path(*PurePosixPath(ref).parts), done)
+    for each in copies:
+        each.save()
     return done
+
+
+class _Copies:
+    """One target's copies and their record (``assets-<lang>.json``)."""
+
+    def __init__(self, target: targets.Target) -> None:
+        self.target = target
+        self.out_root = target.out_root.resolve()
+        self.path = target.state_dir / f"assets-{target.lang}.json"
+        self.record = _load(self.path)
+        self.changed = False
+        self.seen: set[str] = set()
+
+    def folder_of(self, src: SourceFile) -> Path | None:
+        """Where ``src``'s translation goes, or None when it needs no copies:
+        beside its source (suffix layout), or its output path leads outside
+        (that file failed already)."""
+        try:
+            folder = targets.destination(src.rel, self.target).parent
+        except UsageError:
+            return None
+        return None if folder.resolve() == src.src.parent.resolve() else folder
+
+    def put(self, asset: Path, dest: Path, done: Copied) -> None:
+        """Copy ``asset`` to ``dest`` unless it is there already or the file
+        there is the user's own (it differs from the source and from our copy)."""
+        if not discover.inside(dest.resolve(), self.out_root):
+            return
+        key = targets.output_rel(dest, self.target)
+        if key in self.seen:
+            return  # another page refers to it too: done already
+        self.seen.add(key)
+        data = asset.read_bytes()
+        present = read_or_none(dest)
+        if present == data:
+            self.changed |= self.record.get(key) != file_hash(data)
+            self.record[key] = file_hash(data)
+            return
+        if present is not None and self.record.get(key) != file_hash(present):
+            done.theirs.append(key)
+            return
+        write_atomic(dest, data)
+        self.record[key] = file_hash(data)
+        self.changed = True
+        done.copied.append(key)
+
+    def save(self) -> None:
+        if self.changed:
+            data = json.dumps(self.record, indent=0, sort_keys=True) + "\n"
+            write_atomic(self.path, data.encode())
 
 
 def _text(src: SourceFile) -> str | None:

@@ -159,12 +159,11 @@ class _Stages:
         if not self.cfg.files.copy_assets or self.cancel.is_set():
             return
         include = self.cfg.files.include
-        for target in outs:
-            done = assets.copy(
-                sources, target, is_document=lambda rel: discover.matches(rel.as_posix(), include)
-            )
-            self.report.assets_copied += done.copied
-            self.report.assets_theirs += done.theirs
+        done = assets.copy(
+            sources, outs, is_document=lambda rel: discover.matches(rel.as_posix(), include)
+        )
+        self.report.assets_copied += done.copied
+        self.report.assets_theirs += done.theirs
 
     def start_backend(self, memory: Memory) -> execute.Executor:
         """Start the backend (load the model, warm it) and hand it to an executor."""

@@ -105,3 +105,12 @@ def test_no_copy_through_a_symlinked_folder_in_the_output(
     assert outcome.code == 1 and "leads outside" in outcome.stderr
     assert list(elsewhere.iterdir()) == []
     assert (out / "b.md").is_file()  # the other document is still written
+
+
+def test_every_language_gets_its_copies(tmp_path: Path, scripted: ScriptedBackend) -> None:
+    docs = _site(tmp_path)
+    out = tmp_path / "out"
+    assert invoke(docs, "--to", "zh,ja", "--out", out, "--quiet").code == 0
+    for lang in ("zh", "ja"):
+        assert (out / lang / "guide" / "img" / "shot.png").read_bytes() == b"PNG one"
+        assert (out / lang / "logo.svg").read_bytes() == b"<svg/>"
