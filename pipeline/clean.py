@@ -284,6 +284,10 @@ def _strip_trailing_notes(text: str, source: str) -> str:
 _UNIT_REPEAT = re.compile(r"([^\n]{1,20}?)\1{3,}")
 # A longer unit (a phrase or sentence) three times back to back.
 _PHRASE_REPEAT = re.compile(r"([^\n]{21,200}?)\1{2,}")
+# The shortest piece that occurs twice in every line either pattern reports (see
+# _unit_loops).
+_UNIT_LOOP_PIECE = 14
+_PHRASE_PIECE = 21
 _MIN_LINE_REPEATS = 5
 # Whitespace-separated tokens repeated back to back ("the the the ...").
 _MIN_WORD_REPEATS = 8
@@ -302,20 +306,21 @@ def _has_letter(text: str) -> bool:
     return any(ch.isalpha() for ch in text)
 
 
-def _repeats_a_phrase(line: str, size: int = 21) -> bool:
-    """Whether some ``size``-character piece occurs twice: necessary for a phrase
-    loop, and far cheaper to test than the backtracking phrase pattern."""
-    seen: set[str] = set()
-    for i in range(len(line) - size + 1):
-        piece = line[i : i + size]
-        if piece in seen:
-            return True
-        seen.add(piece)
-    return False
+def _repeats_a_piece(line: str, size: int) -> bool:
+    """Whether some ``size``-character piece of ``line`` occurs twice."""
+    pieces = len(line) - size + 1
+    return pieces > 1 and len({line[i : i + size] for i in range(pieces)}) < pieces
 
 
 def _unit_loops(line: str) -> bool:
-    patterns = (_UNIT_REPEAT, _PHRASE_REPEAT) if _repeats_a_phrase(line) else (_UNIT_REPEAT,)
+    # Cheap necessary conditions first, so the backtracking patterns run on few
+    # lines. A unit loop reported below spans 16+ characters in 8+ repeats or 60+
+    # in 4+: its first (span - unit) characters, 14 or more, occur again one unit
+    # later. A phrase loop repeats a piece of 21+ characters.
+    if not _repeats_a_piece(line, _UNIT_LOOP_PIECE):
+        return False
+    phrase = _repeats_a_piece(line, _PHRASE_PIECE)
+    patterns = (_UNIT_REPEAT, _PHRASE_REPEAT) if phrase else (_UNIT_REPEAT,)
     for pattern in patterns:
         for match in pattern.finditer(line):
             unit = match.group(1)

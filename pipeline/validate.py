@@ -53,7 +53,6 @@ __all__ = [
 BLOCKS = frozenset({"paragraph", "heading", "table", "text", "html"})
 
 _BLANK_SPLIT = re.compile(r"\n[ \t]*\n")
-_WHITESPACE = re.compile(r"\s+")
 _UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
 # No "]" in the target: otherwise a long run of "](" is scanned to its end from
 # every start (quadratic: minutes on a 100 KB line).
@@ -231,9 +230,10 @@ def _leak_problems(
     # A base model that runs on past its answer writes the next few-shot label
     # ("Simplified Chinese: ..."); a chat model may echo its instructions.
     problems = []
-    for name in dict.fromkeys((languages.name(source_lang), languages.name(target_lang))):
+    for name in _pair(source_lang, target_lang).names:
         label = _label(name)
-        if label.search(translation) and not label.search(source):
+        # The name itself first: a plain substring search, and rarely there.
+        if name in translation and label.search(translation) and not label.search(source):
             problems.append(f"prompt label '{name}:' in the answer")
     for phrase in prompt:
         if phrase and phrase in translation and phrase not in source:
@@ -314,7 +314,7 @@ def _inline(text: str) -> _Inline:
 
 
 def _inline_problems(source: str, translation: str, target_lang: str) -> list[str]:
-    if languages.base(target_lang) in _DENSE and _CJK_EMPHASIS.search(translation):
+    if _dense(target_lang) and _CJK_EMPHASIS.search(translation):
         # What will be written: assemble repairs CJK emphasis the same way.
         translation = cjk.fix_cjk_emphasis(translation)
     if _MAYBE_INLINE.search(source) is None and _MAYBE_INLINE.search(translation) is None:
@@ -439,7 +439,11 @@ def _simple_paragraph_links(text: str) -> int | None:
     """The link count of ``text`` when it is one paragraph of plain text, code spans
     and ``[label](destination)`` links, which is all ``_blocks`` would find in
     it: ``("paragraph", "0", "links=N", "images=0")``. None for anything else."""
-    if not text.strip() or _NOT_ONE_PARAGRAPH.search(text) or _UNSAFE_SCHEME.search(text):
+    if (
+        not text.strip()
+        or _NOT_ONE_PARAGRAPH.search(text)
+        or (":" in text and _UNSAFE_SCHEME.search(text))
+    ):
         return None
     return count_simple_links(text)
 
@@ -499,13 +503,14 @@ def _fields(sig: tuple[str, ...]) -> dict[str, str]:
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 
 
-def _meaningful_letters(text: str) -> int:
+def _meaningful_letters(words: Sequence[str]) -> int:
     """Letters that ask to be translated. In scripts with case, only all-lowercase
     words count: capitalised and mixed-case words are mostly names ("AWS Load
     Balancer Controller", "TiDB Operator") that translators keep as they are.
-    Caseless scripts (Chinese, Japanese, Arabic, ...) count in full."""
+    Caseless scripts (Chinese, Japanese, Arabic, ...) count in full. ``words``:
+    the text's ``_WORD`` matches."""
     count = 0
-    for word in _WORD.findall(text):
+    for word in words:
         if word.islower() or not any(ch.isupper() or ch.islower() for ch in word):
             count += len(word)
     return count
@@ -514,9 +519,15 @@ def _meaningful_letters(text: str) -> int:
 def _plain(text: str) -> str:
     """What the language checks look at: the text without placeholders, link
     targets and URLs (never language), with whitespace runs collapsed."""
-    text = _LINK_TARGET.sub("]", text)
-    text = _URL.sub("", MARKER_RE.sub("", text))
-    return _WHITESPACE.sub(" ", text).strip()
+    # Each pattern runs only where its fixed part is present (most texts have
+    # none), and str.split() splits on exactly the characters \s matches.
+    if "](" in text:
+        text = _LINK_TARGET.sub("]", text)
+    if "⟦" in text:
+        text = MARKER_RE.sub("", text)
+    if "://" in text:
+        text = _URL.sub("", text)
+    return " ".join(text.split())
 
 
 def _shares_script(source_lang: str, target_lang: str) -> bool:
@@ -545,6 +556,35 @@ def _low(source_lang: str, target_lang: str, length: int) -> float:
     return pair[1] if length >= _LONG_SOURCE else pair[0]
 
 
+@functools.cache
+def _dense(lang: str) -> bool:
+    return languages.base(lang) in _DENSE
+
+
+@dataclass(frozen=True)
+class _Pair:
+    """What the checks use of a language pair, worked out once per pair."""
+
+    names: tuple[str, ...]  # the prompt's language labels, each once
+    script: re.Pattern[str] | None  # the target's
+    shares_script: bool
+    high: float  # the highest length ratio
+    low: float  # the lowest, for sources under _LONG_SOURCE characters
+    low_long: float  # the lowest, for longer sources
+
+
+@functools.cache
+def _pair(source_lang: str, target_lang: str) -> _Pair:
+    return _Pair(
+        names=tuple(dict.fromkeys((languages.name(source_lang), languages.name(target_lang)))),
+        script=languages.script_pattern(target_lang),
+        shares_script=_shares_script(source_lang, target_lang),
+        high=_band(source_lang, target_lang)[1],
+        low=_low(source_lang, target_lang, 0),
+        low_long=_low(source_lang, target_lang, _LONG_SOURCE),
+    )
+
+
 def content_problems(
     source: str, translation: str, source_lang: str, target_lang: str
 ) -> list[str]:
@@ -557,23 +597,24 @@ def _language_problems(
     source: str, translation: str, source_lang: str, target_lang: str
 ) -> list[str]:
     problems = []
+    pair = _pair(source_lang, target_lang)
     src, out = _plain(source), _plain(translation)
-    letters = _meaningful_letters(src)
-    script = languages.script_pattern(target_lang)
+    src_words = _WORD.findall(src)
+    letters = _meaningful_letters(src_words)
+    script = pair.script
     script_present = script is None or bool(script.search(out))
     if not script_present and letters >= _MIN_LETTERS_FOR_SCRIPT:
         problems.append(f"no {languages.name(target_lang)} script in the answer")
-    source_script = not script_present or _shares_script(source_lang, target_lang)
+    source_script = not script_present or pair.shares_script
     if source_script and letters > _MIN_LETTERS_FOR_ECHO and _similar(src, out):
         problems.append("answer echoes the source")
-    elif source_script and letters > _MIN_LETTERS_FOR_SCRIPT and _words_removed(src, out):
+    elif source_script and letters > _MIN_LETTERS_FOR_SCRIPT and _words_removed(src_words, out):
         problems.append("answer is the source with words removed")
     if len(src) >= _MIN_CHARS_FOR_SHORT:
-        high = _band(source_lang, target_lang)[1]
         ratio = len(out) / len(src)
-        if ratio < _low(source_lang, target_lang, len(src)):
+        if ratio < (pair.low_long if len(src) >= _LONG_SOURCE else pair.low):
             problems.append(f"answer too short for its source (length ratio {ratio:.2f})")
-        elif ratio > high and len(src) > _MIN_CHARS_FOR_LENGTH:
+        elif ratio > pair.high and len(src) > _MIN_CHARS_FOR_LENGTH:
             problems.append(f"answer too long for its source (length ratio {ratio:.2f})")
     want = chunks.count_sentences(src) if len(_ENDERS.findall(src)) >= _MIN_SENTENCES else 0
     if want >= _MIN_SENTENCES:
@@ -583,16 +624,21 @@ def _language_problems(
     return problems
 
 
-def _words_removed(src: str, out: str) -> bool:
-    """``out`` is ``src`` with words left out: fewer words, nearly all of them the source's."""
-    answer = [w.lower() for w in _WORD.findall(out)]
-    if len(answer) < _MIN_WORDS_FOR_REMOVED:
+def _words_removed(source_words: Sequence[str], out: str) -> bool:
+    """``out`` is the source (its ``_WORD`` matches: ``source_words``) with words
+    left out: fewer words, nearly all of them the source's."""
+    answer = _WORD.findall(out)
+    # The counts first: lower-casing keeps them, and most answers stop here.
+    if len(answer) < _MIN_WORDS_FOR_REMOVED or len(answer) >= len(source_words):
         return False
-    words = Counter(w.lower() for w in _WORD.findall(src))
-    if len(answer) >= sum(words.values()):
-        return False
-    shared = sum(min(n, words[w]) for w, n in Counter(answer).items())
+    words = Counter(w.lower() for w in source_words)
+    shared = sum(min(n, words[w]) for w, n in Counter(w.lower() for w in answer).items())
     return shared >= _REMOVED_WORDS_SHARE * len(answer)
+
+
+def _ratio(matches: int, length: int) -> float:
+    """difflib's ratio of ``matches`` in sequences of ``length`` elements together."""
+    return 2.0 * matches / length if length else 1.0
 
 
 def _similar(a: str, b: str) -> bool:
@@ -601,13 +647,15 @@ def _similar(a: str, b: str) -> bool:
     # SequenceMatcher is quadratic on repetitive text (a 100 KB echo took minutes):
     # compare the first _ECHO_SAMPLE characters, more than one default chunk.
     a, b = a[:_ECHO_SAMPLE], b[:_ECHO_SAMPLE]
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    # The quick ratios are upper bounds: most real translations stop there.
-    return (
-        matcher.real_quick_ratio() > _ECHO_RATIO
-        and matcher.quick_ratio() > _ECHO_RATIO
-        and matcher.ratio() > _ECHO_RATIO
-    )
+    # difflib's real_quick_ratio() and quick_ratio(), the same numbers computed
+    # without building a SequenceMatcher: upper bounds of ratio() at which most
+    # real translations stop.
+    length = len(a) + len(b)
+    if _ratio(min(len(a), len(b)), length) <= _ECHO_RATIO:
+        return False
+    if _ratio((Counter(a) & Counter(b)).total(), length) <= _ECHO_RATIO:
+        return False
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() > _ECHO_RATIO
 
 
 # --- block structure ---------------------------------------------------------------
