@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -214,17 +215,18 @@ def _stages(folder: Path, out: Path) -> tuple[float, float, float]:
     returns); the seconds the write held up the main thread; and the seconds
     the writes themselves took, on the writer threads.
 
-    The files are written as the orchestrator writes them: atomically, on the
-    background threads of ``pipeline.atomic.BackgroundWriter`` (what
-    ``pipeline.output.Writer`` runs on), while the next file is processed. The
-    stage functions of the orchestrator (plan, assemble) also look up the
-    memory and check the whole document: this calls the segment and protection
-    functions those stages use, and nothing else.
+    As the orchestrator does it: every file is read first, the bodies are
+    analysed by ``pipeline.analyse.analyse_all`` (the planner's call: parse,
+    split, protect, and the source structure the whole-document check keeps; in
+    worker processes for a run this size), and each file is written
+    atomically on the background threads of ``pipeline.atomic.BackgroundWriter``
+    (what ``pipeline.output.Writer`` runs on) while the next is assembled. The
+    planner's memory lookup and the output side of the whole-document check
+    are left to the whole-run figure.
     """
-    from pipeline import documents, protect, segments
-    from pipeline.atomic import BackgroundWriter, write_atomic
+    from pipeline.atomic import write_atomic
+    from pipeline.run import fewer_collections
 
-    waiting = 0.0
     writes: list[float] = []
 
     def timed_write(dest: Path, data: bytes) -> None:
@@ -233,18 +235,31 @@ def _stages(folder: Path, out: Path) -> tuple[float, float, float]:
         writes.append(time.perf_counter() - write_started)
 
     started = time.perf_counter()
+    with fewer_collections():  # as run() does
+        result = _write_all(folder, out, timed_write)
+    return time.perf_counter() - started, result, sum(writes)
+
+
+def _write_all(folder: Path, out: Path, timed_write: Callable[[Path, bytes], None]) -> float:
+    """The stages over every file; the seconds the main thread waited for the writer."""
+    from pipeline import analyse, documents, protect, segments
+    from pipeline.atomic import BackgroundWriter
+    from pipeline.config import DEFAULTS
+
+    waiting = 0.0
+    paths = sorted(folder.rglob("*.md"))
+    docs = [documents.decode(p.read_bytes(), name=p.name, markdown=True) for p in paths]
+    requests = [analyse.Request(doc.text, doc.markdown) for doc in docs]
+    analyses = analyse.analyse_all(requests, processes=DEFAULTS["files"]["processes"])
     with BackgroundWriter() as writer:
         futures = []
-        for path in sorted(folder.rglob("*.md")):
-            raw = path.read_bytes()
-            doc = documents.decode(raw, name=path.name, markdown=True)
-            parts = []
-            for seg in segments.split(doc.text, markdown=doc.markdown):
-                if seg.kind == "prose":
-                    protected = protect.protect(seg.content)
-                    parts.append(segments.render(seg, protect.restore(protected.text, protected)))
-                else:
-                    parts.append(seg.source)
+        for path, doc, analysis in zip(paths, docs, analyses, strict=True):
+            parts = [
+                seg.source
+                if protected is None
+                else segments.render(seg, protect.restore(protected.text, protected))
+                for seg, protected in zip(analysis.segments, analysis.protected, strict=True)
+            ]
             fm = doc.front_matter.raw if doc.front_matter else None
             data = documents.encode(doc, "".join(parts), fm)
             dest = out / path.relative_to(folder)
@@ -255,7 +270,7 @@ def _stages(folder: Path, out: Path) -> tuple[float, float, float]:
         for future in futures:
             future.result()
         waiting += time.perf_counter() - wait_started
-    return time.perf_counter() - started, waiting, sum(writes)
+    return waiting
 
 
 def _hot_spots(profiles: list[cProfile.Profile], seconds: float) -> dict[str, Any]:

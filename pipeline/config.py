@@ -55,6 +55,7 @@ class Files:
     out: str
     follow_symlinks: bool
     copy_assets: bool
+    processes: int
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,8 @@ def _build(merged: dict[str, Any], where: str) -> Config:
     t = merged["translate"]
     if t["chunk_tokens"] < 16:
         raise ConfigError(f"{where}: translate.chunk_tokens must be at least 16")
+    if merged["files"]["processes"] < 0:
+        raise ConfigError(f"{where}: files.processes must be 0 (one per core) or more")
     if not languages.is_valid(t["source"]):
         raise ConfigError(f"{where}: translate.source {t['source']!r} is not a language code")
     if merged["backend"]["name"] not in BACKENDS:
@@ -245,6 +248,7 @@ def _build(merged: dict[str, Any], where: str) -> Config:
             out=f["out"],
             follow_symlinks=f["follow_symlinks"],
             copy_assets=f["copy_assets"],
+            processes=f["processes"],
         ),
         front_matter_keys=tuple(merged["front_matter"]["translate"]),
         memory_path=merged["memory"]["path"],

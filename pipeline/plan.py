@@ -9,12 +9,13 @@ file, and the backend is never started.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 from pipeline import (
+    analyse,
     chunks,
     documents,
     front_matter,
@@ -98,6 +99,19 @@ class FileJob:
 
 
 @dataclass(frozen=True)
+class _Opened:
+    """A file read and decoded that needs work: its body waits for analysis."""
+
+    source: SourceFile
+    target: Target
+    dest: Path
+    raw: bytes
+    doc: documents.Document
+    report: FileReport
+    request: analyse.Request
+
+
+@dataclass(frozen=True)
 class Planner:
     """What planning needs of the run: the settings and the memory."""
 
@@ -117,7 +131,36 @@ class Planner:
             self.cfg.role_system(self.opts.role), self.opts.source, "{target}"
         )
 
+    def plan_all(
+        self,
+        pairs: Sequence[tuple[SourceFile, Target]],
+        on_workers: Callable[[int], None] | None = None,
+    ) -> Iterator[FileJob | FileReport]:
+        """Plan each (source, target) in order. Every file is opened first; the
+        bodies that need work are then analysed together (``analyse.analyse_all``:
+        in worker processes when there are enough of them; ``on_workers`` is
+        told how many)."""
+        opened = [self._open(src, target) for src, target in pairs]
+        requests = [o.request for o in opened if isinstance(o, _Opened)]
+        workers = analyse.workers_for(requests, self.cfg.files.processes)
+        if on_workers is not None:
+            on_workers(workers)
+        analyses = analyse.analyse_all(requests, workers=workers)
+        try:
+            for o in opened:
+                yield o if isinstance(o, FileReport) else self._job(o, next(analyses))
+        finally:
+            analyses.close()
+
     def plan(self, src: SourceFile, target: Target) -> FileJob | FileReport:
+        """Plan one file."""
+        opened = self._open(src, target)
+        if isinstance(opened, FileReport):
+            return opened
+        return self._job(opened, analyse.analyse(opened.request))
+
+    def _open(self, src: SourceFile, target: Target) -> _Opened | FileReport:
+        """Read the file, ask the manifest, decode: what is left to analyse."""
         name = src.rel.as_posix()
         try:
             dest = destination(src.rel, target)
@@ -166,32 +209,56 @@ class Planner:
         except DocumentError as exc:
             report.message = exc.reason
             return report
-        parts: list[segments.Segment | Slot] = []
         site = self.site if src.markdown else sites.PLAIN
         if target.links is not None and (site.heading_ids or site.tab_slugs):
             # The ids links target on this page: anchors = "linked", tab labels.
             site = dataclasses.replace(site, linked=target.links.ids(src.rel))
-        parsed = segments.parse(doc.text, site=site) if src.markdown else None
-        for seg in segments.split(doc.text, markdown=src.markdown, parsed=parsed):
-            if seg.kind == "prose":
-                parts.append(self._slot(seg.content, seg.block, target.lang, segment=seg))
-            else:
+        request = analyse.Request(
+            doc.text,
+            src.markdown,
+            site=site,
+            protect_site=self.site,
+            do_not_translate=tuple(self.cfg.do_not_translate),
+        )
+        return _Opened(src, target, dest, raw, doc, report, request)
+
+    def _job(self, opened: _Opened, analysis: analyse.Analysis) -> FileJob:
+        """Cut the analysed body into pieces, key them and look them up."""
+        lang = opened.target.lang
+        parts: list[segments.Segment | Slot] = []
+        for seg, protected in zip(analysis.segments, analysis.protected, strict=True):
+            if protected is None:
                 parts.append(seg)
+            else:
+                parts.append(self._slot(protected, seg.block, lang, segment=seg))
+        doc = opened.doc
         fm_slots = []
         if doc.front_matter is not None:
             for fld in front_matter.translatable_fields(
                 doc.front_matter, list(self.cfg.front_matter_keys)
             ):
-                fm_slots.append(self._slot(fld.value, "paragraph", target.lang, fld=fld))
-        job = FileJob(src, target, dest, raw, doc, parts, fm_slots, report, site=site)
-        if parsed is not None:
-            job.source_structure = validate.block_structure(parsed)
+                whole = protect.protect(
+                    fld.value, do_not_translate=self.cfg.do_not_translate, site=self.site
+                )
+                fm_slots.append(self._slot(whole, "paragraph", lang, fld=fld))
+        job = FileJob(
+            opened.source,
+            opened.target,
+            opened.dest,
+            opened.raw,
+            doc,
+            parts,
+            fm_slots,
+            opened.report,
+            source_structure=analysis.structure,
+            site=opened.request.site,
+        )
         self._lookup(job)
         return job
 
     def _slot(
         self,
-        content: str,
+        whole: protect.Protected,
         block: str,
         lang: str,
         *,
@@ -199,7 +266,6 @@ class Planner:
         fld: front_matter.Field | None = None,
     ) -> Slot:
         budget = self.cfg.translate.chunk_tokens
-        whole = protect.protect(content, do_not_translate=self.cfg.do_not_translate, site=self.site)
         parts = [whole]
         separators: list[str] = []
         if block in ("paragraph", "text") and estimate_tokens(whole.text) > budget:

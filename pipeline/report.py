@@ -119,6 +119,8 @@ class RunReport:
     # and those left alone because a file of the user's is already there.
     assets_copied: list[str] = field(default_factory=list)
     assets_theirs: list[str] = field(default_factory=list)
+    # Worker processes that parsed and split the documents (0: this process).
+    processes: int = 0
 
     def count(self, status: FileStatus) -> int:
         return sum(1 for f in self.files if f.status == status)
@@ -188,6 +190,7 @@ class RunReport:
             "interrupted": self.interrupted,
             "warnings": self.warnings,
             "assets_copied": len(self.assets_copied),
+            "processes": self.processes,
             **({"endpoints": self.endpoints} if self.endpoints else {}),
         }
 

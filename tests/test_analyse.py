@@ -1,0 +1,145 @@
+"""pipeline.analyse: the same analysis in worker processes as in this one.
+
+The workers are real forked processes; the equivalence runs over the 140 TiDB
+pages (0.57 MB, above the size that brings workers in), and the CLI test drives
+``translate-dir`` itself, with and without workers, against the fake Ollama.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from pipeline import analyse, documents, sites
+from pipeline.config import DEFAULTS, SiteSettings
+from tests.conftest import data_path
+from tests.procs import run_cli
+from tests.slow_backend import ollama_args, serve_gated_ollama
+
+needs_fork = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="workers are forked on Linux only"
+)
+
+
+def tidb_requests(site: sites.Site = sites.PLAIN) -> list[analyse.Request]:
+    folder = data_path("tidb-operator-docs", "en")
+    requests = []
+    for path in sorted(folder.rglob("*.md")):
+        doc = documents.decode(path.read_bytes(), name=path.name, markdown=True)
+        requests.append(
+            analyse.Request(
+                doc.text, True, site=site, protect_site=site, do_not_translate=("TiDB",)
+            )
+        )
+    return requests
+
+
+def test_default_config_lets_the_run_choose() -> None:
+    assert DEFAULTS["files"]["processes"] == 0
+
+
+@needs_fork
+def test_workers_give_exactly_what_this_process_gives() -> None:
+    requests = tidb_requests()
+    assert analyse.workers_for(requests, 2) == 2
+    here = [analyse.analyse(r) for r in requests]
+    there = list(analyse.analyse_all(requests, processes=2))
+    assert there == here
+    # Not vacuous: the pages hold prose, protected spans and structure.
+    assert sum(p is not None for a in there for p in a.protected) > 3000
+    assert sum(len(p.spans) for a in there for p in a.protected if p is not None) > 1000
+    assert all(a.structure is not None and a.structure.blocks for a in there)
+
+
+@needs_fork
+def test_a_site_and_plain_text_keep_their_rules_in_the_workers() -> None:
+    site = sites.resolve(SiteSettings(kind="docusaurus"), Path("."))  # type: ignore[call-arg]
+    requests = tidb_requests(site)
+    requests += [
+        analyse.Request("Plain text {with braces}.\n\nSecond one.\n" * 50, False, protect_site=site)
+    ] * 4
+    assert [analyse.analyse(r) for r in requests] == list(
+        analyse.analyse_all(requests, processes=2)
+    )
+
+
+def test_small_runs_one_worker_and_other_threads_stay_in_this_process() -> None:
+    requests = tidb_requests()
+    assert analyse.workers_for(requests[:5], 0) == 0  # too few bodies
+    small = [analyse.Request("A paragraph.\n", True)] * 20
+    assert analyse.workers_for(small, 0) == 0  # too few bytes
+    assert analyse.workers_for(requests, 1) == 0  # asked for none
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        # fork would copy a lock that thread may hold: no workers.
+        assert analyse.workers_for(requests, 2) == 0
+    finally:
+        stop.set()
+        other.join()
+
+
+@needs_fork
+def test_a_worker_that_dies_leaves_the_rest_to_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    requests = tidb_requests()
+    parent = os.getpid()
+    real = analyse.analyse
+
+    def dies_in_a_worker(request: analyse.Request) -> analyse.Analysis:
+        if os.getpid() != parent and request is requests[70]:
+            os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
+        return real(request)
+
+    # Forked workers inherit the patched module.
+    monkeypatch.setattr(analyse, "analyse", dies_in_a_worker)
+    assert list(analyse.analyse_all(requests, processes=2)) == [real(r) for r in requests]
+
+
+@needs_fork
+def test_the_cli_with_and_without_workers_writes_the_same_files(tmp_path: Path) -> None:
+    # 12 pages of 30 KB: a paragraph or two to translate, the rest code the
+    # workers parse but no request carries.
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    code = "".join(f"kubectl get pods -n ns{n} -o wide\n" for n in range(900))
+    for n in range(12):
+        (docs / f"page{n}.md").write_text(
+            f"# Page {n}\n\nThis page shows how to list pods {n}.\n\n"
+            f"```bash\n{code}```\n\nSee [the guide](https://example.com/{n}) first.\n",
+            encoding="utf-8",
+        )
+    outputs = {}
+    with serve_gated_ollama() as (fake, _):
+        for processes in (2, 1):
+            (tmp_path / "pipeline.toml").write_text(
+                f"[files]\nprocesses = {processes}\n", encoding="utf-8"
+            )
+            out = tmp_path / f"out{processes}"
+            done = run_cli(
+                ["docs", "--to", "zh", "--out", str(out), "--json", *ollama_args(fake)],
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                timeout=300,
+            )
+            assert done.returncode == 0, done.stderr
+            summary = json.loads(done.stdout)
+            assert (summary["written"], summary["processes"]) == (12, 0 if processes == 1 else 2)
+            outputs[processes] = {
+                p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*.md"))
+            }
+    assert outputs[2] == outputs[1]
+    assert len(outputs[2]) == 12
+    page = outputs[2]["page3.md"].decode()
+    assert code in page and "https://example.com/3" in page
+    assert "This page shows" not in page  # the prose was translated
