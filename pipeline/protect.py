@@ -684,6 +684,9 @@ def restore(translation: str, protected: Protected) -> str:
     """
     if not protected.spans and "⟦" not in translation and "⟧" not in translation:
         return translation
+    restored = _restore_exactly(translation, protected)
+    if restored is not None:
+        return restored
     count = len(protected.spans)
     seen = Counter(MARKER_RE.findall(translation))
     problems = []
@@ -702,6 +705,28 @@ def restore(translation: str, protected: Protected) -> str:
     if problems:
         raise ValidationFailed(problems)
     return MARKER_RE.sub(lambda m: protected.spans[int(m.group(1)) - 1], translation)
+
+
+def _restore_exactly(translation: str, protected: Protected) -> str | None:
+    """The common case in one pass: each marker exactly once, none unknown, no
+    stray bracket and no moved value. None for anything else, which ``restore``
+    then names problem by problem."""
+    parts = MARKER_RE.split(translation)
+    numbers = parts[1::2]
+    spans = protected.spans
+    if len(numbers) != len(spans) or set(numbers) != {str(n) for n in range(1, len(spans) + 1)}:
+        return None
+    texts = parts[0::2]
+    for text in texts:
+        if "⟦" in text or "⟧" in text:
+            return None
+    if protected.values and _value_problems(translation, protected.values):
+        return None
+    out = [texts[0]]
+    for number, text in zip(numbers, texts[1:], strict=True):
+        out.append(spans[int(number) - 1])
+        out.append(text)
+    return "".join(out)
 
 
 def _value_problems(translation: str, values: Sequence[tuple[int, int, str]]) -> list[str]:

@@ -916,7 +916,9 @@ def render(segment: Segment, translation: str) -> str:
         return segment.source  # kept in the source language: no title written
     # A trailing newline is model noise (content never ends with one); kept,
     # it would become an extra blank line.
-    lines = _NEWLINE_RE.sub("\n", translation).rstrip("\n").split("\n")
+    if "\r" in translation:
+        translation = _NEWLINE_RE.sub("\n", translation)
+    lines = translation.rstrip("\n").split("\n")
     prefixes = segment.line_prefixes
     suffixes = segment.line_suffixes
     if segment.block == "heading" and len(lines) != len(prefixes):
