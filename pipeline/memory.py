@@ -12,6 +12,7 @@ order and recorded by name (the pattern of simonw/llm's ``migrations.py``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -89,19 +90,88 @@ def segment_key(
     does not matter. ``options`` must be JSON-serialisable (numbers, strings,
     bools, lists, mappings); a value that is not raises ``TypeError``.
     """
+    pairs = sorted({(src, dst) for src, dst in glossary})
+    settings = dict(options)
+    try:
+        # Everything but the source is the same for most pieces of a run (the
+        # system prompt in the options is long): encoded once, around the slot.
+        # Each value's type is part of the cache key: 1, 1.0 and True are equal
+        # but encode differently.
+        frozen = tuple((k, type(v), v) for k, v in sorted(settings.items()))
+        before, after = _around_source(
+            tuple(pairs), frozen, source_lang, target_lang, model, role, prompt_version
+        )
+    except (TypeError, ValueError):
+        # An unhashable option value (a list), or a setting that holds the
+        # slot's text: the whole, each time.
+        whole = _canonical(
+            pairs,
+            settings,
+            source_lang,
+            target_lang,
+            model,
+            role,
+            prompt_version,
+            source=normalise_source(source_text),
+        )
+        return hashlib.sha256(whole.encode()).hexdigest()
+    source = json.dumps(normalise_source(source_text), ensure_ascii=False)
+    return hashlib.sha256(f"{before}{source}{after}".encode()).hexdigest()
+
+
+# Stands for the source in the canonical JSON; no model, role or option holds it.
+_SOURCE_SLOT = "\0translate-dir source\0"
+_SOURCE_SLOT_JSON = json.dumps(_SOURCE_SLOT)
+
+
+def _canonical(
+    glossary: Sequence[tuple[str, str]],
+    options: Mapping[str, Any],
+    source_lang: str,
+    target_lang: str,
+    model: str,
+    role: str,
+    prompt_version: int,
+    *,
+    source: str = _SOURCE_SLOT,
+) -> str:
+    """The canonical JSON of a key (by default with ``_SOURCE_SLOT`` for the source)."""
     canonical = {
         "v": KEY_VERSION,
-        "source": normalise_source(source_text),
+        "source": source,
         "source_lang": source_lang,
         "target_lang": target_lang,
         "model": model,
         "role": role,
         "prompt_version": prompt_version,
-        "glossary": sorted({(src, dst) for src, dst in glossary}),
-        "options": dict(options),
+        "glossary": glossary,
+        "options": options,
     }
-    blob = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _split_at_source(blob: str) -> tuple[str, str]:
+    before, slot, after = blob.partition(_SOURCE_SLOT_JSON)
+    if not slot or _SOURCE_SLOT_JSON in after:
+        raise ValueError("a key's settings hold translate-dir's source placeholder")
+    return before, after
+
+
+@functools.lru_cache(maxsize=256)
+def _around_source(
+    glossary: tuple[tuple[str, str], ...],
+    options: tuple[tuple[str, type, Any], ...],
+    source_lang: str,
+    target_lang: str,
+    model: str,
+    role: str,
+    prompt_version: int,
+) -> tuple[str, str]:
+    """The canonical JSON before and after the source, for these settings."""
+    settings = {name: value for name, _, value in options}
+    return _split_at_source(
+        _canonical(glossary, settings, source_lang, target_lang, model, role, prompt_version)
+    )
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+import json
 import selectors
 import signal
 import sqlite3
@@ -121,6 +123,45 @@ def test_key_ignores_glossary_and_option_order() -> None:
 def test_key_rejects_options_that_are_not_json() -> None:
     with pytest.raises(TypeError):
         key(options={"when": object()})
+
+
+def reference_key(**parts: Any) -> str:
+    """segment_key as first written: the whole canonical JSON, every time."""
+    canonical = {
+        "v": memory_mod.KEY_VERSION,
+        "source": normalise_source(parts["source_text"]),
+        "source_lang": parts["source_lang"],
+        "target_lang": parts["target_lang"],
+        "model": parts["model"],
+        "role": parts["role"],
+        "prompt_version": parts["prompt_version"],
+        "glossary": sorted({(src, dst) for src, dst in parts["glossary"]}),
+        "options": dict(parts["options"]),
+    }
+    blob = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def test_keys_stay_what_earlier_versions_stored() -> None:
+    # Pinned: a memory written by an earlier version must still be found.
+    assert key() == "0361470d9134b2ae4ffab886a1dd0887abc43dadcee3c6694c8a4bc6f73d2c60"
+    variants: list[dict[str, Any]] = [
+        {},
+        {"glossary": []},
+        {"source_text": '中文 "quoted" \\ ⟦1⟧ \u2028 tab\t', "target_lang": "de"},
+        # Equal values of other types encode differently: never one cached key.
+        {"options": {"seed": 1}},
+        {"options": {"seed": 1.0}},
+        {"options": {"seed": True}},
+        {"options": {"seed": 1}},
+        {"options": {"context": ["a", "b"], "system": "x" * 5000}},  # unhashable
+        {"options": {"nested": {"b": 1, "a": [2]}}},
+        {"model": "m\0translate-dir source\0"},  # the slot's own text
+        {"role": "casual", "prompt_version": 2, "source_text": ""},
+    ]
+    for change in variants:
+        parts = {**BASE, **change}
+        assert segment_key(**parts) == reference_key(**parts), change
 
 
 def test_normalise_source() -> None:

@@ -13,6 +13,7 @@ import asyncio
 import ipaddress
 import itertools
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -174,8 +175,12 @@ def estimate_tokens(text: str) -> int:
     """A tokenizer-free estimate: CJK characters count one each, other text ~4 chars."""
     if text.isascii():  # the common case, without a Python loop over every character
         return (len(text) + 3) // 4
-    cjk = sum(1 for ch in text if ord(ch) >= 0x2E80)
+    cjk = len(_CJK_OR_ABOVE.findall(text))
     return cjk + (len(text) - cjk + 3) // 4
+
+
+# Code points from U+2E80 (CJK radicals) up: each counts as a token of its own.
+_CJK_OR_ABOVE = re.compile("[\u2e80-\U0010ffff]")
 
 
 def is_loopback(url_or_host: str) -> bool:
