@@ -26,6 +26,7 @@ from pathlib import Path
 from bench.backends import shout
 from bench.common import Context, Figure, run_pipeline
 from bench.server import FakeOllama, serve
+from pipeline.atomic import WRITE_THREADS
 
 NAME = "concurrency"
 TITLE = "Concurrency"
@@ -85,7 +86,7 @@ def run(ctx: Context) -> Figure:
 # (slot levels, server delay in seconds, rounds of N chunks) per mode.
 SCALING: dict[str, tuple[tuple[int, ...], float, int]] = {
     "tiny": ((1, 4), 0.2, 4),
-    "quick": ((1, 4, 16, 64), 1.0, 8),
+    "quick": ((1, 4, 16, 64), 1.0, 4),
     "full": ((1, 4, 16, 64, 256), 2.0, 8),
 }
 # Chunks per document in the scaling runs: each paragraph is a chunk of its own
@@ -174,6 +175,8 @@ def _point(
             "chunks_per_cpu_second": chunks / max(sampled.cpu_seconds, 1e-9),
             "cpu_seconds": sampled.cpu_seconds,
             "peak_threads": sampled.peak_threads,
+            # Of the peak, the background writer's (a fixed pool, not per slot).
+            "peak_writer_threads": sum(n.startswith("write") for n in sampled.peak_names),
             "threads_before": sampled.threads_before,
             "peak_rss_mib": sampled.peak_rss / 2**20,
             "server_max_in_flight": sum(u.max_in_flight for u in up),
@@ -183,7 +186,10 @@ def _point(
 
 # Threads a run may add to the process whatever its slots: the event-loop thread
 # and the sampler; anything near N would be a thread per request.
-_EXTRA_THREADS = 4
+# Threads a run may add, whatever its slot count: the event loop, the sampler,
+# and the background writer's fixed pool (pipeline.atomic.WRITE_THREADS), which
+# fills up when many files finish at once.
+_EXTRA_THREADS = 2 + WRITE_THREADS
 
 
 class Sampler:
@@ -193,6 +199,7 @@ class Sampler:
     def __init__(self) -> None:
         self.threads_before = 0
         self.peak_threads = 0
+        self.peak_names: list[str] = []
         self.peak_rss = 0
         self.cpu_seconds = 0.0
         self._done = threading.Event()
@@ -200,7 +207,9 @@ class Sampler:
 
     def _sample(self) -> None:
         while True:
-            self.peak_threads = max(self.peak_threads, threading.active_count())
+            if threading.active_count() > self.peak_threads:
+                self.peak_threads = threading.active_count()
+                self.peak_names = sorted(t.name for t in threading.enumerate())
             self.peak_rss = max(self.peak_rss, _rss())
             if self._done.wait(0.01):
                 return
