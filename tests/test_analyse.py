@@ -20,8 +20,8 @@ import pytest
 from pipeline import analyse, documents, sites
 from pipeline.config import DEFAULTS, SiteSettings
 from tests.conftest import data_path
-from tests.procs import run_cli
-from tests.slow_backend import ollama_args, serve_gated_ollama
+from tests.procs import popen_cli, run_cli
+from tests.slow_backend import ollama_args, serve_gated_ollama, wait_for
 
 needs_fork = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="workers are forked on Linux only"
@@ -143,3 +143,45 @@ def test_the_cli_with_and_without_workers_writes_the_same_files(tmp_path: Path) 
     page = outputs[2]["page3.md"].decode()
     assert code in page and "https://example.com/3" in page
     assert "This page shows" not in page  # the prose was translated
+
+
+@needs_fork
+def test_ctrl_c_while_workers_parse_stops_at_once_and_leaves_no_process(tmp_path: Path) -> None:
+    from bench import corpus
+
+    corpus.markdown_corpus(tmp_path / "docs", 6_000_000)
+    proc = popen_cli(
+        # Nothing listens on port 9: were planning to finish first, exit 3, not 130.
+        ["docs", "--to", "de", "--backend", "ollama", "--host", "127.0.0.1:9", "--model", "x:1b"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # a process group of its own, as a terminal's job
+    )
+    try:
+        wait_for(lambda: bool(children(proc.pid)), "the analysis workers", timeout=60)
+        workers = children(proc.pid)
+        # Ctrl-C: the terminal signals the whole group, the workers too.
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [
+        "translate-dir: error: interrupted; finished files and chunks are kept"
+    ]
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), "workers gone", 10)
+    assert not (tmp_path / "output").exists()  # nothing was written, no folder made
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux's /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
