@@ -98,10 +98,12 @@ def run(ctx: Context) -> Figure:
     fig.notes.append(
         "MB/s: source bytes / wall time (the whole run: of run() less the scripted backend's "
         "own time). Each document's blocks are parsed once (markdown-it-py, pure Python) for "
-        "segmentation and the source side of the whole-document check; the output side and "
+        "segmentation and the source side of the whole-document check, in forked worker "
+        "processes (pipeline.analyse, one per core) for both corpora; the output side and "
         "each segment's checks parse again. The write creates, fsyncs and renames one new "
         "file per page on background threads (pipeline.atomic.BackgroundWriter), while the "
-        "main thread goes on with the next page; per CPU second counts those threads too."
+        "main thread goes on with the next page; per CPU second counts this process's "
+        "threads, not the workers."
     )
     return fig
 
