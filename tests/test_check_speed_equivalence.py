@@ -15,6 +15,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import pytest
 
@@ -365,24 +366,15 @@ def _variants(piece: str, rng: random.Random) -> Iterator[tuple[str, str]]:
 def _assert_same(
     source: str, answer: str, *, block: str, src: str, tgt: str, keep_lines: bool = False
 ) -> None:
-    old = old_check_segment(
-        source,
-        answer,
-        block=block,
-        source_lang=src,
-        target_lang=tgt,
-        keep_lines=keep_lines,
-        prompt=PROMPT,
-    )
-    new = v.check_segment(
-        source,
-        answer,
-        block=block,
-        source_lang=src,
-        target_lang=tgt,
-        keep_lines=keep_lines,
-        prompt=PROMPT,
-    )
+    settings: dict[str, Any] = {
+        "block": block,
+        "source_lang": src,
+        "target_lang": tgt,
+        "keep_lines": keep_lines,
+        "prompt": PROMPT,
+    }
+    old = old_check_segment(source, answer, **settings)
+    new = v.check_segment(source, answer, **settings)
     assert new == old, (source[:80], answer[:80], block, src, tgt, keep_lines)
 
 
