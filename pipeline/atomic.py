@@ -13,7 +13,6 @@ waits without holding the GIL) then overlaps the CPU work on the next files.
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
@@ -36,26 +35,33 @@ def _umask() -> int:
     return mask
 
 
-_NEW_FILE_MODE = 0o666 & ~_umask()
+_UMASK = _umask()
+_NEW_FILE_MODE = 0o666 & ~_UMASK
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        mode = path.stat().st_mode & 0o777
+        mode = os.stat(path).st_mode & 0o777
     except FileNotFoundError:
         mode = _NEW_FILE_MODE
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # One system call per step, each a point where a writer thread waits for
+    # the GIL again: a run writes hundreds of files beside busy threads.
+    tmp, fd = _create_temporary(path, mode)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            # mkstemp makes the file private (0600): give it the mode it should have.
-            os.fchmod(fh.fileno(), mode)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
+        if mode & _UMASK:
+            os.fchmod(fd, mode)  # the umask took bits the file had: give them back
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, path)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        if fd >= 0:
+            os.close(fd)
+        with suppress(OSError):
+            os.unlink(tmp)
         raise
     # The rename is durable only once the folder entry is on disk too. The new
     # file is already in place, and some file systems refuse to fsync a folder,
@@ -66,6 +72,26 @@ def write_atomic(path: Path, data: bytes) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+_TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+
+
+def _create_temporary(path: Path, mode: int) -> tuple[str, int]:
+    """A new, empty ``.<name>.<random>.tmp`` beside ``path`` (its folder made if
+    missing), created with ``mode`` less the umask; its name and descriptor."""
+    made_folder = False
+    while True:
+        tmp = os.path.join(path.parent, f".{path.name}.{os.urandom(4).hex()}.tmp")
+        try:
+            return tmp, os.open(tmp, _TEMPORARY_FLAGS, mode)
+        except FileExistsError:
+            continue  # a leftover of the same name: draw another
+        except FileNotFoundError:
+            if made_folder:
+                raise
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made_folder = True
 
 
 def read_or_none(path: Path) -> bytes | None:
