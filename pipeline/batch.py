@@ -61,39 +61,38 @@ def export(cfg: Config, opts: RunOptions, out: Path, *, shard_size: int = 0) -> 
     pending: list[tuple[str, Pending]] = []
     with Memory(opts.memory_path) as memory:
         planner = Planner(cfg, opts, memory)
-        for target in outs:
-            for src in found.files:
-                job = planner.plan(src, target)
-                if not isinstance(job, FileJob):
+        pairs = [(src, target) for target in outs for src in found.files]
+        for job in planner.plan_all(pairs):
+            if not isinstance(job, FileJob):
+                continue
+            result.documents += 1
+            for piece in job.pieces:
+                if not piece.pending:
+                    result.in_memory += 1
                     continue
-                result.documents += 1
-                for piece in job.pieces:
-                    if not piece.pending:
-                        result.in_memory += 1
-                        continue
-                    request = build_request(cfg, opts, planner.system, [piece], job.lang)
-                    body = chat_body(opts.model, request, stream=False)
-                    lines.append(
-                        json.dumps(
-                            {"custom_id": piece.key, "method": "POST", "url": URL, "body": body},
-                            ensure_ascii=False,
-                        )
+                request = build_request(cfg, opts, planner.system, [piece], job.lang)
+                body = chat_body(opts.model, request, stream=False)
+                lines.append(
+                    json.dumps(
+                        {"custom_id": piece.key, "method": "POST", "url": URL, "body": body},
+                        ensure_ascii=False,
                     )
-                    pending.append(
-                        (
-                            piece.key,
-                            Pending(
-                                text=piece.protected.text,
-                                spans=piece.protected.spans,
-                                values=piece.protected.values,
-                                block=piece.block,
-                                source_lang=opts.source,
-                                target_lang=job.lang,
-                                model=opts.model,
-                                document=src.rel.as_posix(),
-                            ),
-                        )
+                )
+                pending.append(
+                    (
+                        piece.key,
+                        Pending(
+                            text=piece.protected.text,
+                            spans=piece.protected.spans,
+                            values=piece.protected.values,
+                            block=piece.block,
+                            source_lang=opts.source,
+                            target_lang=job.lang,
+                            model=opts.model,
+                            document=job.source.rel.as_posix(),
+                        ),
                     )
+                )
         memory.put_pending(dict(pending).items())
     result.requests = len(dict(pending))
     unique = list(dict.fromkeys(lines))

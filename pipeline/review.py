@@ -91,14 +91,13 @@ def build(
     with Memory(opts.memory_path) as memory:
         plan_opts = _with_stored_backend(cfg, plan_opts, memory, found.files, outs)
         planner = Planner(cfg, plan_opts, memory)
-        for target in outs:
-            for src in found.files:
-                planned = planner.plan(src, target)
-                detail = details.get((src.rel.as_posix(), target.lang), {})
-                if isinstance(planned, FileReport):
-                    files.append(_unreadable(planned))
-                else:
-                    files.append(_file(planned, memory, detail, since))
+        pairs = [(src, target) for target in outs for src in found.files]
+        for (src, target), planned in zip(pairs, planner.plan_all(pairs), strict=True):
+            detail = details.get((src.rel.as_posix(), target.lang), {})
+            if isinstance(planned, FileReport):
+                files.append(_unreadable(planned))
+            else:
+                files.append(_file(planned, memory, detail, since))
     totals: Counter[str] = Counter(files=len(files))
     for f in files:
         totals.update(f["counts"])
