@@ -24,7 +24,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -234,9 +233,12 @@ def _stages(folder: Path, out: Path) -> tuple[float, float, float]:
     planner's memory lookup and the output side of the whole-document check
     are left to the whole-run figure.
     """
-    from pipeline.atomic import write_atomic
+    from pipeline import analyse, documents, protect, segments
+    from pipeline.atomic import BackgroundWriter, write_atomic
+    from pipeline.config import DEFAULTS
     from pipeline.run import fewer_collections
 
+    waiting = 0.0
     writes: list[float] = []
 
     def timed_write(dest: Path, data: bytes) -> None:
@@ -245,23 +247,11 @@ def _stages(folder: Path, out: Path) -> tuple[float, float, float]:
         writes.append(time.perf_counter() - write_started)
 
     started = time.perf_counter()
-    with fewer_collections():  # as run() does
-        result = _write_all(folder, out, timed_write)
-    return time.perf_counter() - started, result, sum(writes)
-
-
-def _write_all(folder: Path, out: Path, timed_write: Callable[[Path, bytes], None]) -> float:
-    """The stages over every file; the seconds the main thread waited for the writer."""
-    from pipeline import analyse, documents, protect, segments
-    from pipeline.atomic import BackgroundWriter
-    from pipeline.config import DEFAULTS
-
-    waiting = 0.0
-    paths = sorted(folder.rglob("*.md"))
-    docs = [documents.decode(p.read_bytes(), name=p.name, markdown=True) for p in paths]
-    requests = [analyse.Request(doc.text, doc.markdown) for doc in docs]
-    analyses = analyse.analyse_all(requests, processes=DEFAULTS["files"]["processes"])
-    with BackgroundWriter() as writer:
+    with fewer_collections(), BackgroundWriter() as writer:  # as run() does
+        paths = sorted(folder.rglob("*.md"))
+        docs = [documents.decode(p.read_bytes(), name=p.name, markdown=True) for p in paths]
+        requests = [analyse.Request(doc.text, doc.markdown) for doc in docs]
+        analyses = analyse.analyse_all(requests, processes=DEFAULTS["files"]["processes"])
         futures = []
         for path, doc, analysis in zip(paths, docs, analyses, strict=True):
             parts = [
@@ -280,7 +270,7 @@ def _write_all(folder: Path, out: Path, timed_write: Callable[[Path, bytes], Non
         for future in futures:
             future.result()
         waiting += time.perf_counter() - wait_started
-    return waiting
+    return time.perf_counter() - started, waiting, sum(writes)
 
 
 def _hot_spots(profiles: list[cProfile.Profile], seconds: float) -> dict[str, Any]:

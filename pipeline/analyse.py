@@ -113,7 +113,6 @@ def analyse_all(
     except BrokenProcessPool:
         # A worker died (killed, out of memory): the rest is done here, where a
         # real error in some body surfaces as it would without workers.
-        pool.shutdown(wait=False, cancel_futures=True)
         yield from map(analyse, requests[done:])
     finally:
         pool.shutdown(wait=False, cancel_futures=True)

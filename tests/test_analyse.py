@@ -7,8 +7,10 @@ pages (0.57 MB, above the size that brings workers in), and the CLI test drives
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import analyse, documents, sites
+from pipeline import analyse, documents, protect, segments, sites, validate
 from pipeline.config import DEFAULTS, SiteSettings
 from tests.conftest import data_path
 from tests.procs import popen_cli, run_cli
@@ -185,3 +187,25 @@ def children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             found.append(int(stat.parent.name))
     return found
+
+
+def test_what_workers_send_back_pickles_with_every_field() -> None:
+    # __reduce__ lists the fields by hand: a field it forgot would come back
+    # as its default. Every field here differs from its default.
+    segment = segments.Segment(
+        source="> A b\n",
+        kind="prose",
+        content="A b",
+        block="heading",
+        line_prefixes=("> ",),
+        line_suffixes=("\n",),
+        continuation="> ",
+        newline="\r\n",
+        implied_title=True,
+    )
+    protected = protect.Protected("⟦1⟧ x ⟦2⟧", ("<a>", "</a>"), ((1, 2, '"'),))
+    block = validate.block_structure(segments.parse("# Title\n\ntext\n")).blocks[0]
+    for value in (segment, protected, block):
+        for f in dataclasses.fields(value):
+            assert getattr(value, f.name) != f.default, f.name  # else a dropped field hides
+        assert pickle.loads(pickle.dumps(value)) == value
