@@ -6,11 +6,7 @@
 // unwrapMdxCodeBlocks). Prints one JSON line per file (the container directive
 // names it found); exits 1 on any compile error. The packages come from
 // tests/sites/mdx (`npm ci` there).
-import {readFile} from 'node:fs/promises';
-
-const modules = new URL('../../../sites/mdx/node_modules/', import.meta.url);
-const {compile} = await import(new URL('@mdx-js/mdx/index.js', modules));
-const {default: remarkDirective} = await import(new URL('remark-directive/index.js', modules));
+import {compileAll} from '../../../sites/mdx/compile-all.mjs';
 
 // Docusaurus: escapeMarkdownHeadingIds (packages/docusaurus-utils/src/markdownUtils.ts).
 function escapeMarkdownHeadingIds(content) {
@@ -35,32 +31,10 @@ function htmlComments(content) {
   return content.replaceAll(/<!--(.*?)-->/gs, '{/*$1*/}');
 }
 
-function directives() {
-  return (tree, file) => {
-    const names = [];
-    const walk = (node) => {
-      if (node.type === 'containerDirective') names.push(node.name);
-      for (const child of node.children || []) walk(child);
-    };
-    walk(tree);
-    file.data.directives = names;
-  };
-}
-
 function stripFrontMatter(content) {
   return content.replace(/^---\r?\n[\s\S]*?\r?\n---\r?\n/, '');
 }
 
-let failed = false;
-for (const path of process.argv.slice(2)) {
-  try {
-    const raw = await readFile(path, 'utf8');
-    const value = htmlComments(escapeMarkdownHeadingIds(unwrapMdxCodeBlocks(stripFrontMatter(raw))));
-    const file = await compile({path, value}, {remarkPlugins: [remarkDirective, directives]});
-    console.log(JSON.stringify({path, directives: file.data.directives}));
-  } catch (error) {
-    failed = true;
-    console.error(`${path}: ${error.message}`);
-  }
-}
-process.exit(failed ? 1 : 0);
+await compileAll(process.argv.slice(2), (raw) =>
+  htmlComments(escapeMarkdownHeadingIds(unwrapMdxCodeBlocks(stripFrontMatter(raw)))),
+);
