@@ -28,6 +28,8 @@ from markdown_it.parser_block import ParserBlock
 from markdown_it.ruler import Ruler
 from markdown_it.rules_block import StateBlock
 from markdown_it.rules_block import table as _table_rule
+from markdown_it.rules_core import StateCore
+from markdown_it.rules_core.normalize import normalize as _markdown_it_normalize
 from markdown_it.token import Token
 
 from pipeline.protect import has_letters, only_values
@@ -241,6 +243,26 @@ def _lheading_prefiltered(rule: _BlockRule) -> _BlockRule:
     return prefiltered
 
 
+def _hr_prefiltered(rule: _BlockRule) -> _BlockRule:
+    def prefiltered(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+        # A thematic break is its marker and blanks only: a list item's "- "
+        # followed by text (most lines that start with "-" or "*") is none.
+        pos = state.bMarks[start] + state.tShift[start]
+        line = state.src[pos : state.eMarks[start]]
+        if line.strip(" \t" + line[:1]):
+            return False
+        return rule(state, start, end, silent)
+
+    return prefiltered
+
+
+def _normalize(state: StateCore) -> None:
+    # markdown-it's normalize rewrites "\r\n", "\r" and NUL with two regex
+    # passes over the whole text: run it only where there is one to rewrite.
+    if "\r" in state.src or "\0" in state.src:
+        _markdown_it_normalize(state)
+
+
 def _table_prefiltered(state: StateBlock, start: int, end: int, silent: bool) -> bool:
     # A table needs a delimiter row ("|", "-" or ":" first) on the next line.
     following = start + 1
@@ -340,11 +362,13 @@ def _block_parser() -> MarkdownIt:
         ("reference", _reference_prefiltered),
         ("code", _code_prefiltered),
         ("lheading", _lheading_prefiltered),
+        ("hr", _hr_prefiltered),
     ):
         rule = ruler.__rules__[ruler.__find__(name)].fn
         ruler.at(name, prefilter(rule), {"alt": alts[name]})
     # Only block ranges are needed; inline parsing happens in protect().
     md.core.ruler.disable(["inline", "text_join"])
+    md.core.ruler.at("normalize", _normalize)
     return md
 
 

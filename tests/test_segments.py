@@ -137,6 +137,12 @@ def test_block_parser_agrees_with_markdown_it() -> None:
         "line\n" * 40 + "- item\n\nline\n" * 2 + "---\n",
         "a\n```\nx\n```\n" * 50,  # paragraphs cut by fences, no blank line anywhere
         "- a\n      code?\n  b\n\n        code\n",
+        # thematic breaks beside list items (the hr prefilter)
+        "* * *\n- - -x\n-\t-\t-\n***\n - item\n---\n_ _ _ _\n--- \n- * -\n*\n-\n",
+        "- a\n- b\n* * *\n    ---\n>---\n- ---\n",
+        # line endings and NUL, which normalize rewrites (and only then runs)
+        "a\r\nb\r\n\r\n- c\r- d\r",
+        "a\x00b\n\n```\n\x00\n```\n",
     ]
     for text in texts:
         ours = [(t.type, t.map, t.content, t.markup, t.info) for t in _BLOCK_MD.parse(text)]
