@@ -860,7 +860,11 @@ def parse(text: str, *, site: Site = PLAIN) -> Parsed:
 
     ``site``: a site generator's block syntax (admonitions, code shortcodes, MDX
     import lines) is recognised too."""
-    normalized_text = _NEWLINE_RE.sub("\n", text).replace("\0", "\ufffd")
+    normalized_text = text
+    if "\r" in text:
+        normalized_text = _NEWLINE_RE.sub("\n", normalized_text)
+    if "\0" in text:
+        normalized_text = normalized_text.replace("\0", "\ufffd")
     env: dict[str, Any] = {}
     tokens = _site_parser(site).parse(normalized_text, env)
     return Parsed(text, tokens, normalized_text.split("\n"), env.get(_TABLE_PREFIXES, {}), site)

@@ -776,34 +776,37 @@ def _blocks(markdown: str, *, inline: bool = True, site: Site = PLAIN) -> list[_
 
 
 def _walk(tokens: list[Token], lines: list[str], site: Site = PLAIN) -> Iterator[_Block]:
+    # Blocks alike share one signature: analysis workers send the structure
+    # back pickled, and pickle writes a shared object once (half the bytes).
+    shared: dict[tuple[str, ...], tuple[str, ...]] = {}
     i = 0
     while i < len(tokens):
         tok = tokens[i]
-        line = tok.map[0] + 1 if tok.map else 0
-        depth = str(tok.level)
-        if tok.type == "table_open":
+        kind = tok.type
+        sig: tuple[str, ...] | None = None
+        step = 1
+        if kind == "table_open":
             end = _closing(tokens, i)
-            yield _Block(("table", depth, *_table_fields(tok, tokens[i:end], lines)), line)
-            i = end + 1
-            continue
-        if tok.type in ("paragraph_open", "heading_open"):
-            inline = tokens[i + 1]
-            fields = [f"tag={tok.tag}"] if tok.type == "heading_open" else []
-            yield _Block((tok.type[: -len("_open")], depth, *fields, *_link_fields([inline])), line)
-            i += 3
-            continue
-        if tok.type in ("bullet_list_open", "ordered_list_open"):
-            yield _Block((tok.type[: -len("_open")], depth, *_list_fields(tokens, i)), line)
-        elif tok.type in ("list_item_open", "blockquote_open", "hr"):
-            yield _Block((tok.type.removesuffix("_open"), depth), line)
-        elif tok.type in ("fence", "code_block", "html_block"):
-            fields = [f"info={tok.info.strip()}"] if tok.type == "fence" else []
+            sig = ("table", str(tok.level), *_table_fields(tok, tokens[i:end], lines))
+            step = end + 1 - i
+        elif kind in ("paragraph_open", "heading_open"):
+            fields = [f"tag={tok.tag}"] if kind == "heading_open" else []
+            sig = (kind[: -len("_open")], str(tok.level), *fields, *_link_fields([tokens[i + 1]]))
+            step = 3
+        elif kind in ("bullet_list_open", "ordered_list_open"):
+            sig = (kind[: -len("_open")], str(tok.level), *_list_fields(tokens, i))
+        elif kind in ("list_item_open", "blockquote_open", "hr"):
+            sig = (kind.removesuffix("_open"), str(tok.level))
+        elif kind in ("fence", "code_block", "html_block"):
+            fields = [f"info={tok.info.strip()}"] if kind == "fence" else []
             content = tok.content
-            if tok.type == "html_block":
+            if kind == "html_block":
                 content = without_values(content, site=site)
             digest = hashlib.sha1(content.encode(), usedforsecurity=False).hexdigest()[:12]
-            yield _Block((tok.type, depth, *fields, f"hash={digest}"), line)
-        i += 1
+            sig = (kind, str(tok.level), *fields, f"hash={digest}")
+        if sig is not None:
+            yield _Block(shared.setdefault(sig, sig), tok.map[0] + 1 if tok.map else 0)
+        i += step
 
 
 def _closing(tokens: list[Token], start: int) -> int:
