@@ -704,8 +704,14 @@ def restore(translation: str, protected: Protected) -> str:
     if not protected.spans and "⟦" not in translation and "⟧" not in translation:
         return translation
     restored = _restore_exactly(translation, protected)
-    if restored is not None:
-        return restored
+    if restored is None:
+        raise ValidationFailed(_restore_problems(translation, protected))
+    return restored
+
+
+def _restore_problems(translation: str, protected: Protected) -> list[str]:
+    """Each thing that kept ``_restore_exactly`` from putting the spans back:
+    never none, since that pass takes every translation without one."""
     count = len(protected.spans)
     seen = Counter(MARKER_RE.findall(translation))
     problems = []
@@ -721,15 +727,14 @@ def restore(translation: str, protected: Protected) -> str:
         problems.append("a ⟦ or ⟧ outside any placeholder")
     if not problems:
         problems.extend(_value_problems(translation, protected.values))
-    if problems:
-        raise ValidationFailed(problems)
-    return MARKER_RE.sub(lambda m: protected.spans[int(m.group(1)) - 1], translation)
+    assert problems, "the one-pass restore refused a translation with no problem"
+    return problems
 
 
 def _restore_exactly(translation: str, protected: Protected) -> str | None:
     """The common case in one pass: each marker exactly once, none unknown, no
-    stray bracket and no moved value. None for anything else, which ``restore``
-    then names problem by problem."""
+    stray bracket and no moved value. None for anything else, which
+    ``_restore_problems`` then names problem by problem."""
     parts = MARKER_RE.split(translation)
     numbers = parts[1::2]
     spans = protected.spans

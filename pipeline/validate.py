@@ -540,8 +540,7 @@ def _shares_script(source_lang: str, target_lang: str) -> bool:
 
 
 def _band(source_lang: str, target_lang: str) -> tuple[float, float]:
-    src_dense = languages.base(source_lang) in _DENSE
-    tgt_dense = languages.base(target_lang) in _DENSE
+    src_dense, tgt_dense = _dense(source_lang), _dense(target_lang)
     if tgt_dense and not src_dense:
         return _BAND_TO_DENSE
     if src_dense and not tgt_dense:
