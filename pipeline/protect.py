@@ -63,10 +63,6 @@ class Protected:
     # translated value must stay between them and hold no quote or line break.
     values: tuple[tuple[int, int, str], ...] = ()
 
-    def __reduce__(self) -> tuple[type[Protected], tuple[Any, ...]]:
-        # Its fields in order: faster to load than the default (pipeline.analyse).
-        return Protected, (self.text, self.spans, self.values)
-
 
 _RANGES = "translate_dir_ranges"
 _BASES = "translate_dir_bases"

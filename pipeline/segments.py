@@ -58,21 +58,6 @@ class Segment:
     # written as an explicit title; the content itself leaves the source as it is.
     implied_title: bool = False
 
-    def __reduce__(self) -> tuple[type[Segment], tuple[Any, ...]]:
-        # Its fields in order: analysis workers (pipeline.analyse) send segments
-        # back by the thousand, and this loads about twice as fast as the default.
-        return Segment, (
-            self.source,
-            self.kind,
-            self.content,
-            self.block,
-            self.line_prefixes,
-            self.line_suffixes,
-            self.continuation,
-            self.newline,
-            self.implied_title,
-        )
-
 
 # --------------------------------------------------------------------------
 # Lines

@@ -189,23 +189,55 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def test_what_workers_send_back_pickles_with_every_field() -> None:
-    # __reduce__ lists the fields by hand: a field it forgot would come back
-    # as its default. Every field here differs from its default.
-    segment = segments.Segment(
-        source="> A b\n",
+def test_what_workers_send_back_keeps_every_field() -> None:
+    # The wire leaves out what this process can rebuild (a segment's source,
+    # a content that is the source less its prefixes and suffixes, a
+    # protected text equal to its content): a field rebuilt wrongly, or
+    # forgotten, would come back different. Every field differs from its default.
+    derived = segments.Segment(
+        source="> A b\r\n> c d\r\n",
         kind="prose",
-        content="A b",
+        content="A b\nc d",
         block="heading",
-        line_prefixes=("> ",),
-        line_suffixes=("\n",),
+        line_prefixes=("> ", "> "),
+        line_suffixes=("\r\n", "\r\n"),
         continuation="> ",
         newline="\r\n",
         implied_title=True,
     )
-    protected = protect.Protected("⟦1⟧ x ⟦2⟧", ("<a>", "</a>"), ((1, 2, '"'),))
-    block = validate.block_structure(segments.parse("# Title\n\ntext\n")).blocks[0]
-    for value in (segment, protected, block):
-        for f in dataclasses.fields(value):
-            assert getattr(value, f.name) != f.default, f.name  # else a dropped field hides
-        assert pickle.loads(pickle.dumps(value)) == value
+    # An implied title: its content is not in its source, so it is sent.
+    sent = segments.Segment(
+        source="!!! note\n",
+        kind="prose",
+        content="Note",
+        block="heading",
+        line_prefixes=('!!! note "',),
+        line_suffixes=('"\n',),
+        implied_title=True,
+    )
+    verbatim = segments.Segment("kept\n", "verbatim")
+    text = derived.source + sent.source + verbatim.source
+    structure = validate.block_structure(segments.parse("# Title\n\ntext\n"))
+    analysis = analyse.Analysis(
+        (derived, sent, verbatim),
+        (
+            protect.Protected(derived.content, ()),
+            protect.Protected("⟦1⟧ x ⟦2⟧", ("<a>", "</a>"), ((1, 2, '"'),)),
+            None,
+        ),
+        structure,
+    )
+    request = analyse.Request(text, True)
+    wire = analyse._to_wire(analysis)
+    items, _ = wire
+    content = analyse._CONTENT
+    assert items[0][1][content] is None and items[0][2][0] is None  # left out
+    assert items[1][1][content] == "Note" and items[2] == len(verbatim.source)
+    assert analyse._from_wire(request, pickle.loads(pickle.dumps(wire))) == analysis
+    with pytest.raises(RuntimeError, match="do not join"):
+        analyse._from_wire(analyse.Request(text + "more\n", True), wire)
+    # The structure travels pickled: __reduce__ lists a block's fields by hand.
+    block = structure.blocks[0]
+    for f in dataclasses.fields(block):
+        assert getattr(block, f.name) != f.default, f.name
+    assert pickle.loads(pickle.dumps(block)) == block
