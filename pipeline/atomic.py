@@ -8,15 +8,27 @@ file keeps its permission bits; a new one gets the usual 0666 less the umask.
 
 ``BackgroundWriter`` runs such writes on a few threads: the disk's time (fsync
 waits without holding the GIL) then overlaps the CPU work on the next files.
+On Linux 5.8 and later its writes commit in batches: each file goes to its
+temporary without an fsync, and when several are ready at once, one
+``syncfs`` makes all their data durable, the renames follow, and a second
+``syncfs`` makes the renames durable (``_commit``). That is two journal
+commits for the batch instead of two per file, the largest CPU cost of
+writing many small files (figure 2 of ``docs/benchmarks.md``). A file is
+still in place and on disk before its future says so, and a reader still
+sees the old file or the new one. The price: a syncfs also flushes what other
+programs wrote to the same file system and have not synced yet.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -26,6 +38,8 @@ T = TypeVar("T")
 # Threads of a BackgroundWriter: enough for fsyncs to share the file system's
 # journal commits; more only holds more files in memory.
 WRITE_THREADS = 4
+# Most files one commit takes: their temporaries wait, written, for the rename.
+BATCH_FILES = 64
 
 
 def _umask() -> int:
@@ -38,8 +52,29 @@ def _umask() -> int:
 _UMASK = _umask()
 _NEW_FILE_MODE = 0o666 & ~_UMASK
 
+# Set on a writer thread of a BackgroundWriter while it runs one write: the
+# write_atomic calls there leave (temporary, target) pairs for the commit.
+_batch = threading.local()
+
 
 def write_atomic(path: Path, data: bytes) -> None:
+    staged: list[tuple[str, Path]] | None = getattr(_batch, "staged", None)
+    tmp = _write_temporary(path, data, sync=staged is None)
+    if staged is not None:
+        staged.append((tmp, path))  # the writer's commit syncs and renames it
+        return
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _sync_folder(path.parent)
+
+
+def _write_temporary(path: Path, data: bytes, *, sync: bool) -> str:
+    """``data`` in a new temporary beside ``path`` with ``path``'s mode, fsynced
+    when ``sync``; its name. Nothing is left behind when this raises."""
     try:
         mode = os.stat(path).st_mode & 0o777
     except FileNotFoundError:
@@ -53,25 +88,145 @@ def write_atomic(path: Path, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
         os.close(fd)
         fd = -1
-        os.replace(tmp, path)
     except BaseException:
         if fd >= 0:
             os.close(fd)
         with suppress(OSError):
             os.unlink(tmp)
         raise
+    return tmp
+
+
+def _sync_folder(folder: Path) -> None:
     # The rename is durable only once the folder entry is on disk too. The new
     # file is already in place, and some file systems refuse to fsync a folder,
     # so a failure here must not report the write as failed.
     with suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
+        dir_fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def _sync_file(tmp: str) -> None:
+    fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@functools.cache
+def _load_syncfs() -> Callable[[int], None] | None:
+    """syncfs(2), where it reports write-back errors (Linux 5.8 and later; earlier
+    it returned 0 even when a write failed); None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes  # here: most runs never commit more than one file at a time
+
+    try:
+        major, minor = (int(part) for part in os.uname().release.split(".")[:2])
+        if (major, minor) < (5, 8):
+            return None
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (ValueError, OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int]
+
+    def syncfs(fd: int) -> None:
+        if function(fd) != 0:
+            number = ctypes.get_errno()
+            raise OSError(number, os.strerror(number))
+
+    return syncfs
+
+
+def _sync_file_systems(folders: set[Path]) -> None:
+    """One ``syncfs`` per file system that holds one of ``folders``."""
+    done: set[int] = set()
+    for folder in folders:
+        fd = os.open(folder, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            device = os.fstat(fd).st_dev
+            if device not in done:
+                syncfs = _load_syncfs()
+                assert syncfs is not None
+                syncfs(fd)
+                done.add(device)
+        finally:
+            os.close(fd)
+
+
+@dataclass(slots=True)
+class _Staged:
+    """One write of a batch: its future, what it returned, its temporaries."""
+
+    future: Future[Any]
+    result: Any
+    files: list[tuple[str, Path]]
+
+
+def _commit(batch: list[_Staged]) -> None:
+    """Make a batch's temporaries durable, rename them into place and make the
+    renames durable; then each write's future says how its own files fared.
+
+    Several files: one ``syncfs`` before the renames and one after, for all of
+    them. One file: an fsync of the file and of its folder, as
+    ``write_atomic`` does. When the syncfs fails (a disk error, a full disk
+    found at write-back), each file is fsynced on its own to find the ones
+    that failed: only their writes fail.
+    """
+    files = [entry for staged in batch for entry in staged.files]
+    failed: dict[str, OSError] = {}
+    folders = {path.parent for _, path in files}
+    together = len(files) > 1 and _load_syncfs() is not None
+    if together:
+        try:
+            _sync_file_systems(folders)
+        except OSError:
+            failed = _sync_each(files)
+    else:
+        failed = _sync_each(files)
+    for tmp, path in files:
+        if tmp in failed:
+            continue
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            failed[tmp] = exc
+    for tmp in failed:
+        with suppress(OSError):
+            os.unlink(tmp)
+    if together:
+        try:
+            _sync_file_systems(folders)
+        except OSError:
+            for folder in folders:
+                _sync_folder(folder)
+    else:
+        for folder in folders:
+            _sync_folder(folder)
+    for staged in batch:
+        problem = next((failed[tmp] for tmp, _ in staged.files if tmp in failed), None)
+        if problem is None:
+            staged.future.set_result(staged.result)
+        else:
+            staged.future.set_exception(problem)
+
+
+def _sync_each(files: list[tuple[str, Path]]) -> dict[str, OSError]:
+    failed = {}
+    for tmp, _ in files:
+        try:
+            _sync_file(tmp)
+        except OSError as exc:
+            failed[tmp] = exc
+    return failed
 
 
 _TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
@@ -106,9 +261,14 @@ class BackgroundWriter:
     """Writes (each a ``write_atomic`` of one path) on ``threads`` threads.
 
     ``submit`` hands over one write and returns its future: done once the file
-    is on disk, or raising what the write raised. At most ``2 * threads`` writes
-    wait at a time (their bytes are held until written), so ``submit`` blocks
-    while the disk is behind. Two writes to one path run in the order given.
+    is in place and on disk, or raising what the write raised. At most
+    ``2 * threads`` writes wait at a time (their bytes are held until
+    written), so ``submit`` blocks while the disk is behind. Two writes to one
+    path run in the order given.
+
+    The writes commit in batches (``_commit``): a written file waits for the
+    others under way, up to ``BATCH_FILES``, and they are synced and renamed
+    together once none is left running.
 
     Leaving the ``with`` block waits for every write. After an exception
     (Ctrl-C included) the writes not yet started are cancelled instead, and
@@ -121,6 +281,8 @@ class BackgroundWriter:
         self._room = threading.BoundedSemaphore(2 * threads)
         self._lock = threading.Lock()
         self._writing: dict[Path, Future[Any]] = {}  # path -> its latest unfinished write
+        self._running = 0  # writes submitted that have not yet left their files staged
+        self._staged: list[_Staged] = []  # writes done, waiting for the commit
 
     def __enter__(self) -> BackgroundWriter:
         return self
@@ -132,6 +294,11 @@ class BackgroundWriter:
         tb: TracebackType | None,
     ) -> None:
         self._pool.shutdown(wait=True, cancel_futures=exc is not None)
+        # Writes cancelled before they ran leave the last batch uncommitted.
+        with self._lock:
+            batch, self._staged = self._staged, []
+        if batch:
+            _commit(batch)
 
     def submit(self, path: Path, write: Callable[[], T]) -> Future[T]:
         """Run ``write`` (which writes ``path`` and nothing else) on a writer thread."""
@@ -142,18 +309,68 @@ class BackgroundWriter:
             with suppress(CancelledError):
                 earlier.exception()
         self._room.acquire()
+        future: Future[T] = Future()
+        with self._lock:
+            self._running += 1
         try:
-            future = self._pool.submit(write)
+            task = self._pool.submit(self._run, write, future)
         except BaseException:
+            with self._lock:
+                self._running -= 1
             self._room.release()
             raise
         with self._lock:
             self._writing[path] = future
+        task.add_done_callback(lambda done: self._task_done(done, future))
         future.add_done_callback(lambda done: self._finished(path, done))
         return future
+
+    def _run(self, write: Callable[[], T], future: Future[T]) -> None:
+        if not future.set_running_or_notify_cancel():
+            return  # cancelled by its caller before it started
+        if _load_syncfs() is None:
+            # No batches: each write_atomic syncs its own file, as anywhere else.
+            try:
+                future.set_result(write())
+            except BaseException as exc:
+                future.set_exception(exc)
+            return
+        staged: list[tuple[str, Path]] = []
+        _batch.staged = staged
+        try:
+            result = write()
+        except BaseException as exc:
+            for tmp, _ in staged:
+                with suppress(OSError):
+                    os.unlink(tmp)
+            future.set_exception(exc)
+            staged = []
+        else:
+            if not staged:
+                future.set_result(result)  # nothing written (an unchanged file)
+            else:
+                with self._lock:
+                    self._staged.append(_Staged(future, result, staged))
+        finally:
+            del _batch.staged
+
+    def _task_done(self, task: Future[None], future: Future[Any]) -> None:
+        # Run once per write, when it has left its files staged, failed, or
+        # was cancelled before it ran: the last one running commits the batch.
+        if task.cancelled():
+            future.cancel()
+        self._room.release()
+        with self._lock:
+            self._running -= 1
+            batch: list[_Staged] = []
+            if self._staged and (
+                self._running == 0 or sum(len(s.files) for s in self._staged) >= BATCH_FILES
+            ):
+                batch, self._staged = self._staged, []
+        if batch:
+            _commit(batch)
 
     def _finished(self, path: Path, future: Future[Any]) -> None:
         with self._lock:
             if self._writing.get(path) is future:
                 del self._writing[path]
-        self._room.release()

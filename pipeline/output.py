@@ -64,8 +64,12 @@ class Writer:
         for job, data, future in self._pending:
             if future.cancelled():
                 job.report.status = "cancelled"
-            elif future.exception() is None:
+                continue
+            problem = future.exception()
+            if problem is None:
                 _record(job, data)
+            elif isinstance(problem, OSError):
+                _failed(job, problem)
         self._pending.clear()
 
     def submit(self, job: FileJob, data: bytes) -> None:
@@ -88,8 +92,14 @@ class Writer:
             if future.cancelled():
                 job.report.status = "cancelled"
             else:
-                future.result()  # _put reports OSError itself: anything else is a bug
-                _record(job, data)
+                try:
+                    # _put reports an OSError of the write itself; the
+                    # batch's commit (sync, rename) raises it here.
+                    future.result()
+                except OSError as exc:
+                    _failed(job, exc)
+                else:
+                    _record(job, data)
             done.append(job.report)
         return done
 
@@ -119,8 +129,12 @@ def _put(job: FileJob, data: bytes, record: manifest.Record | None, overwrite_ed
         else:
             report.status = "unchanged"
     except OSError as exc:
-        report.status = "failed"
-        report.message = f"cannot write {job.dest}: {exc.strerror or exc}"
+        _failed(job, exc)
+
+
+def _failed(job: FileJob, exc: OSError) -> None:
+    job.report.status = "failed"
+    job.report.message = f"cannot write {job.dest}: {exc.strerror or exc}"
 
 
 def _record(job: FileJob, data: bytes) -> None:

@@ -16,6 +16,7 @@ import os
 import subprocess
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -315,6 +316,10 @@ def test_full_disk_simulated(
     with monkeypatch.context() as patched:
         patched.setattr(os, "replace", replace)
         patched.setattr(os, "fsync", fsync)
+        if where == "write":
+            # Files written together are synced together: the full disk shows
+            # at that sync too, and each file is then synced on its own.
+            patched.setattr(atomic, "_load_syncfs", lambda: write_back_error)
         outcome = invoke(src, "--to", "zh", "--out", out)
     assert outcome.code == 1, outcome.stderr
     [line] = outcome.lines_about("victim.md")
@@ -358,6 +363,97 @@ def test_manifest_on_a_full_disk_is_one_clear_line(
 
 
 # --------------------------------------------------------------------------- background writes
+
+
+def write_back_error(fd: int) -> None:
+    """A syncfs that finds a file of the batch could not be written back."""
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_background_writes_commit_together_and_only_then_report_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = atomic._load_syncfs()
+    if real is None:
+        pytest.skip("syncfs: Linux 5.8 or later only")
+    syncs: list[int] = []
+    fsyncs: list[int] = []
+    real_fsync = os.fsync
+
+    def counted_syncfs(fd: int) -> None:
+        syncs.append(fd)
+        real(fd)
+
+    def counted_fsync(fd: int) -> None:
+        fsyncs.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(atomic, "_load_syncfs", lambda: counted_syncfs)
+    monkeypatch.setattr(os, "fsync", counted_fsync)
+    release = threading.Event()
+    paths = [tmp_path / "out" / f"sub{n % 2}" / f"{n}.md" for n in range(8)]
+    in_place: list[bool] = []
+
+    def held(path: Path) -> None:
+        release.wait(timeout=5)
+        atomic.write_atomic(path, path.name.encode())
+
+    def check(path: Path, future: Future[None]) -> None:
+        in_place.append(path.read_bytes() == path.name.encode())
+
+    with atomic.BackgroundWriter(threads=4) as writer:
+        futures = []
+        for n, path in enumerate(paths):
+            # The first four wait until all eight are handed over: one batch.
+            write = (
+                functools.partial(held, path)
+                if n < 4
+                else functools.partial(atomic.write_atomic, path, path.name.encode())
+            )
+            future = writer.submit(path, write)
+            future.add_done_callback(functools.partial(check, path))
+            futures.append(future)
+        assert not any(f.done() for f in futures[:4])
+        release.set()
+    assert all(f.result() is None for f in futures)
+    assert in_place == [True] * 8, "a future said done before its file was in place"
+    assert len(syncs) == 2 and fsyncs == [], "one syncfs before the renames, one after"
+    assert temp_files(tmp_path) == []
+    assert {p.read_bytes() for p in paths} == {p.name.encode() for p in paths}
+
+
+def test_without_syncfs_each_background_write_syncs_its_own_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before Linux 5.8 syncfs did not report a failed write-back, and other
+    # systems have none: there every write keeps its own two fsyncs.
+    fsyncs: list[int] = []
+    real_fsync = os.fsync
+
+    def counted_fsync(fd: int) -> None:
+        fsyncs.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(atomic, "_load_syncfs", lambda: None)
+    monkeypatch.setattr(os, "fsync", counted_fsync)
+    paths = [tmp_path / f"{n}.md" for n in range(8)]
+    with atomic.BackgroundWriter() as writer:
+        for path in paths:
+            writer.submit(path, functools.partial(atomic.write_atomic, path, b"x"))
+    assert len(fsyncs) == 16 and all(p.read_bytes() == b"x" for p in paths)
+
+
+def test_a_background_write_alone_is_synced_as_write_atomic_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    syncs: list[int] = []
+    monkeypatch.setattr(atomic, "_load_syncfs", lambda: syncs.append)
+    path = tmp_path / "one.md"
+    with atomic.BackgroundWriter() as writer:
+        assert (
+            writer.submit(path, functools.partial(atomic.write_atomic, path, b"x")).result() is None
+        )
+    assert syncs == [] and path.read_bytes() == b"x"
 
 
 def test_background_writes_to_one_path_keep_their_order(tmp_path: Path) -> None:
@@ -451,6 +547,7 @@ def test_output_writer_reports_in_order_and_records_only_files_on_disk(
 
     with monkeypatch.context() as patched:
         patched.setattr(os, "fsync", fsync)
+        patched.setattr(atomic, "_load_syncfs", lambda: write_back_error)
         with output.Writer(overwrite_edited=False) as writer:
             for job, data in jobs:
                 writer.submit(job, data)
