@@ -7,6 +7,7 @@ the model: a large run spreads it over worker processes.
 results in the order given, from ``processes`` forked workers when the run is
 large enough to pay for them (``[files] processes``), else in this process.
 Either way the results are the same objects: the workers run ``analyse()``.
+Equal bodies (one source for several target languages) are analysed once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 import signal
 import sys
 import threading
+from collections import Counter
 from collections.abc import Generator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -79,10 +81,12 @@ def analyse(request: Request) -> Analysis:
 def workers_for(requests: Sequence[Request], processes: int) -> int:
     """How many worker processes ``analyse_all`` forks for these requests: 0
     (all done here) for a small run, where fork is unsafe or missing, or when
-    ``processes`` is 1; else ``processes``, or with 0 one per usable core."""
-    if processes == 1 or len(requests) < PARALLEL_MIN_BODIES:
+    ``processes`` is 1; else ``processes``, or with 0 one per usable core.
+    Equal requests count once, as ``analyse_all`` analyses them once."""
+    distinct, _ = _distinct(requests)
+    if processes == 1 or len(distinct) < PARALLEL_MIN_BODIES:
         return 0
-    if sum(len(r.text) for r in requests) < PARALLEL_MIN_BYTES:
+    if sum(len(r.text) for r in distinct) < PARALLEL_MIN_BYTES:
         return 0
     # fork copies only the calling thread: a lock another thread holds would
     # stay held in the worker forever. Linux only: macOS's system libraries
@@ -98,9 +102,50 @@ def analyse_all(
     requests: Sequence[Request], *, processes: int = 0, workers: int | None = None
 ) -> Generator[Analysis, None, None]:
     """``analyse()`` of each request, in order: on ``workers`` forked processes
-    (by default ``workers_for(requests, processes)``), none meaning here."""
+    (by default ``workers_for(requests, processes)``), none meaning here.
+
+    Equal requests (one source for several target languages) are analysed
+    once and share the result, kept only until its last use."""
     if workers is None:
         workers = workers_for(requests, processes)
+    distinct, order = _distinct(requests)
+    analysed = _analyse_each(distinct, workers)
+    if len(distinct) == len(requests):
+        yield from analysed
+        return
+    uses = Counter(order)
+    kept: dict[int, Analysis] = {}
+    try:
+        for index in order:
+            # A distinct request's first use comes in order: the next analysed.
+            analysis = kept[index] if index in kept else next(analysed)
+            uses[index] -= 1
+            if uses[index]:
+                kept[index] = analysis
+            else:
+                kept.pop(index, None)
+            yield analysis
+    finally:
+        analysed.close()
+
+
+def _distinct(requests: Sequence[Request]) -> tuple[list[Request], list[int]]:
+    """The requests with equal ones once, in first-use order, and for each
+    request the index of its distinct one. Equal includes the ids a page's
+    links target, which ``Site`` leaves out of its own equality."""
+    index: dict[tuple[Request, frozenset[str] | None, frozenset[str] | None], int] = {}
+    distinct: list[Request] = []
+    order: list[int] = []
+    for request in requests:
+        key = (request, request.site.linked, request.protect_site.linked)
+        found = index.setdefault(key, len(distinct))
+        if found == len(distinct):
+            distinct.append(request)
+        order.append(found)
+    return distinct, order
+
+
+def _analyse_each(requests: Sequence[Request], workers: int) -> Generator[Analysis, None, None]:
     if not workers:
         yield from map(analyse, requests)
         return

@@ -21,8 +21,10 @@ import pytest
 
 from pipeline import analyse, documents, protect, segments, sites, validate
 from pipeline.config import DEFAULTS, SiteSettings
+from pipeline.testing import ScriptedBackend
 from tests.conftest import data_path
 from tests.procs import popen_cli, run_cli
+from tests.reliability_support import invoke
 from tests.slow_backend import ollama_args, serve_gated_ollama, wait_for
 
 needs_fork = pytest.mark.skipif(
@@ -70,6 +72,75 @@ def test_a_site_and_plain_text_keep_their_rules_in_the_workers() -> None:
     assert [analyse.analyse(r) for r in requests] == list(
         analyse.analyse_all(requests, processes=2)
     )
+
+
+def test_one_body_for_several_languages_is_analysed_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    requests = tidb_requests()[:6]
+    # Equal, not the same objects: as each target language decodes the file.
+    copies = [dataclasses.replace(r, text="".join([r.text[:1], r.text[1:]])) for r in requests]
+    real = analyse.analyse
+    calls: list[analyse.Request] = []
+
+    def counted(request: analyse.Request) -> analyse.Analysis:
+        calls.append(request)
+        return real(request)
+
+    monkeypatch.setattr(analyse, "analyse", counted)
+    both = requests + copies + requests
+    assert list(analyse.analyse_all(both, processes=1)) == [real(r) for r in both]
+    assert len(calls) == len(requests)
+    # The ids a page's links target change the analysis, though Site's own
+    # equality leaves them out: those are analysed apart.
+    calls.clear()
+    linked = sites.Site(kind="docusaurus", heading_ids=True, linked=frozenset({"intro"}))
+    other = dataclasses.replace(linked, linked=frozenset({"setup"}))
+    text = "# Intro {#intro}\n\nA paragraph.\n"
+    apart = [analyse.Request(text, True, site=linked), analyse.Request(text, True, site=other)]
+    assert list(analyse.analyse_all(apart, processes=1)) == [real(r) for r in apart]
+    assert len(calls) == 2
+
+
+def test_equal_bodies_count_once_for_the_workers() -> None:
+    big = analyse.Request("A paragraph of text.\n\n" * 20_000, True)  # 440 KB
+    assert analyse.workers_for([big] * 10, 2) == 0  # one body: too few
+    distinct = [dataclasses.replace(big, text=big.text + f"{n}\n") for n in range(10)]
+    if sys.platform.startswith("linux"):
+        assert analyse.workers_for(distinct, 2) == 2
+
+
+@needs_fork
+def test_workers_give_equal_bodies_the_same_analysis() -> None:
+    requests = tidb_requests()
+    twice = requests + requests
+    assert list(analyse.analyse_all(twice, processes=2)) == [analyse.analyse(r) for r in twice]
+
+
+def test_the_cli_analyses_each_source_once_for_two_languages(
+    scripted: ScriptedBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    for n in range(3):
+        (src / f"page{n}.md").write_text(f"# Page {n}\n\nThe paragraph of page {n}.\n")
+    real = analyse.analyse
+    calls: list[analyse.Request] = []
+
+    def counted(request: analyse.Request) -> analyse.Analysis:
+        calls.append(request)
+        return real(request)
+
+    monkeypatch.setattr(analyse, "analyse", counted)
+    outcome = invoke(src, "--to", "zh,ja", "--out", tmp_path / "out")
+    assert outcome.code == 0, outcome.stderr
+    assert len(calls) == 3
+    for lang in ("zh", "ja"):
+        assert sorted(p.name for p in (tmp_path / "out" / lang).glob("*.md")) == [
+            "page0.md",
+            "page1.md",
+            "page2.md",
+        ]
 
 
 def test_small_runs_one_worker_and_other_threads_stay_in_this_process() -> None:
