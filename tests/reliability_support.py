@@ -91,7 +91,7 @@ def assert_no_traceback(text: str) -> None:
 
 
 def temp_files(folder: Path) -> list[Path]:
-    """Leftovers of an interrupted atomic write: ``.<name>.<pid>.<thread>.tmp``."""
+    """Leftovers of an interrupted atomic write: ``.<name>.<random>.tmp``."""
     if not folder.exists():
         return []
     return sorted(p for p in folder.rglob(".*.tmp"))
