@@ -21,6 +21,7 @@ programs wrote to the same file system and have not synced yet.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sys
@@ -179,44 +180,54 @@ def _commit(batch: list[_Staged]) -> None:
     them. One file: an fsync of the file and of its folder, as
     ``write_atomic`` does. When the syncfs fails (a disk error, a full disk
     found at write-back), each file is fsynced on its own to find the ones
-    that failed: only their writes fail.
+    that failed: only their writes fail. Interrupted (Ctrl-C on the thread
+    that commits), a write not yet renamed fails as cancelled and leaves no
+    temporary: every future is answered either way.
     """
     files = [entry for staged in batch for entry in staged.files]
     failed: dict[str, OSError] = {}
-    folders = {path.parent for _, path in files}
-    together = len(files) > 1 and _load_syncfs() is not None
-    if together:
-        try:
-            _sync_file_systems(folders)
-        except OSError:
+    renamed: set[str] = set()
+    try:
+        folders = {path.parent for _, path in files}
+        together = len(files) > 1 and _load_syncfs() is not None
+        if together:
+            try:
+                _sync_file_systems(folders)
+            except OSError:
+                failed = _sync_each(files)
+        else:
             failed = _sync_each(files)
-    else:
-        failed = _sync_each(files)
-    for tmp, path in files:
-        if tmp in failed:
-            continue
-        try:
-            os.replace(tmp, path)
-        except OSError as exc:
-            failed[tmp] = exc
-    for tmp in failed:
-        with suppress(OSError):
-            os.unlink(tmp)
-    if together:
-        try:
-            _sync_file_systems(folders)
-        except OSError:
+        for tmp, path in files:
+            if tmp in failed:
+                continue
+            try:
+                os.replace(tmp, path)
+            except OSError as exc:
+                failed[tmp] = exc
+            else:
+                renamed.add(tmp)
+        if together:
+            try:
+                _sync_file_systems(folders)
+            except OSError:
+                for folder in folders:
+                    _sync_folder(folder)
+        else:
             for folder in folders:
                 _sync_folder(folder)
-    else:
-        for folder in folders:
-            _sync_folder(folder)
-    for staged in batch:
-        problem = next((failed[tmp] for tmp, _ in staged.files if tmp in failed), None)
-        if problem is None:
-            staged.future.set_result(staged.result)
-        else:
-            staged.future.set_exception(problem)
+    finally:
+        for tmp, _ in files:
+            if tmp not in renamed:
+                with suppress(OSError):
+                    os.unlink(tmp)
+        for staged in batch:
+            problem = next((failed[tmp] for tmp, _ in staged.files if tmp in failed), None)
+            if problem is None and not all(tmp in renamed for tmp, _ in staged.files):
+                problem = OSError(errno.ECANCELED, "interrupted before it was renamed into place")
+            if problem is None:
+                staged.future.set_result(staged.result)
+            else:
+                staged.future.set_exception(problem)
 
 
 def _sync_each(files: list[tuple[str, Path]]) -> dict[str, OSError]:

@@ -422,6 +422,38 @@ def test_background_writes_commit_together_and_only_then_report_done(
     assert {p.read_bytes() for p in paths} == {p.name.encode() for p in paths}
 
 
+def test_a_commit_interrupted_answers_every_write_and_leaves_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C lands on the main thread, which commits a batch when a write was
+    # done before its callback was added, or when leaving the block.
+    paths = [tmp_path / f"{n}.md" for n in range(3)]
+    batch = []
+    for path in paths:
+        staged: list[tuple[str, Path]] = []
+        monkeypatch.setattr(atomic._batch, "staged", staged, raising=False)
+        atomic.write_atomic(path, path.name.encode())
+        batch.append(atomic._Staged(Future(), None, staged))
+    monkeypatch.delattr(atomic._batch, "staged")
+    real_replace = os.replace
+
+    def replace(src: str, dst: Path) -> None:
+        if dst == paths[1]:
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        atomic._commit(batch)
+    assert all(staged.future.done() for staged in batch), "a caller would wait forever"
+    assert batch[0].future.result() is None and paths[0].read_bytes() == b"0.md"
+    for staged, path in zip(batch[1:], paths[1:], strict=True):
+        problem = staged.future.exception()
+        assert isinstance(problem, OSError) and problem.errno == errno.ECANCELED
+        assert not path.exists()
+    assert temp_files(tmp_path) == []
+
+
 def test_without_syncfs_each_background_write_syncs_its_own_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
