@@ -74,12 +74,8 @@ def test_a_site_and_plain_text_keep_their_rules_in_the_workers() -> None:
     )
 
 
-def test_one_body_for_several_languages_is_analysed_once(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    requests = tidb_requests()[:6]
-    # Equal, not the same objects: as each target language decodes the file.
-    copies = [dataclasses.replace(r, text="".join([r.text[:1], r.text[1:]])) for r in requests]
+def count_analyses(monkeypatch: pytest.MonkeyPatch) -> list[analyse.Request]:
+    """From now on, each request ``analyse.analyse`` is called with, in this process."""
     real = analyse.analyse
     calls: list[analyse.Request] = []
 
@@ -88,8 +84,19 @@ def test_one_body_for_several_languages_is_analysed_once(
         return real(request)
 
     monkeypatch.setattr(analyse, "analyse", counted)
+    return calls
+
+
+def test_one_body_for_several_languages_is_analysed_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    requests = tidb_requests()[:6]
+    # Equal, not the same objects: as each target language decodes the file.
+    copies = [dataclasses.replace(r, text="".join([r.text[:1], r.text[1:]])) for r in requests]
     both = requests + copies + requests
-    assert list(analyse.analyse_all(both, processes=1)) == [real(r) for r in both]
+    expected = [analyse.analyse(r) for r in both]
+    calls = count_analyses(monkeypatch)
+    assert list(analyse.analyse_all(both, processes=1)) == expected
     assert len(calls) == len(requests)
     # The ids a page's links target change the analysis, though Site's own
     # equality leaves them out: those are analysed apart.
@@ -98,8 +105,8 @@ def test_one_body_for_several_languages_is_analysed_once(
     other = dataclasses.replace(linked, linked=frozenset({"setup"}))
     text = "# Intro {#intro}\n\nA paragraph.\n"
     apart = [analyse.Request(text, True, site=linked), analyse.Request(text, True, site=other)]
-    assert list(analyse.analyse_all(apart, processes=1)) == [real(r) for r in apart]
-    assert len(calls) == 2
+    assert list(analyse.analyse_all(apart, processes=1)) == [analyse.analyse(r) for r in apart]
+    assert len(calls) == 4  # two in analyse_all, two for the expected list
 
 
 def test_equal_bodies_count_once_for_the_workers() -> None:
@@ -124,14 +131,7 @@ def test_the_cli_analyses_each_source_once_for_two_languages(
     src.mkdir()
     for n in range(3):
         (src / f"page{n}.md").write_text(f"# Page {n}\n\nThe paragraph of page {n}.\n")
-    real = analyse.analyse
-    calls: list[analyse.Request] = []
-
-    def counted(request: analyse.Request) -> analyse.Analysis:
-        calls.append(request)
-        return real(request)
-
-    monkeypatch.setattr(analyse, "analyse", counted)
+    calls = count_analyses(monkeypatch)
     outcome = invoke(src, "--to", "zh,ja", "--out", tmp_path / "out")
     assert outcome.code == 0, outcome.stderr
     assert len(calls) == 3
