@@ -355,7 +355,6 @@ class BackgroundWriter:
                 with suppress(OSError):
                     os.unlink(tmp)
             future.set_exception(exc)
-            staged = []
         else:
             if not staged:
                 future.set_result(result)  # nothing written (an unchanged file)
