@@ -28,6 +28,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -660,18 +661,13 @@ def _similar(a: str, b: str) -> bool:
 # --- block structure ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Block:
+class _Block(NamedTuple):
     sig: tuple[str, ...]
     line: int  # 1-based line in the parsed text
 
     @property
     def kinds(self) -> tuple[str, ...]:
         return self.sig[:2]
-
-    def __reduce__(self) -> tuple[type[_Block], tuple[tuple[str, ...], int]]:
-        # Its fields in order: faster to load than the default (pipeline.analyse).
-        return _Block, (self.sig, self.line)
 
 
 def structure(markdown: str, *, site: Site = PLAIN) -> list[tuple[str, ...]]:
@@ -779,33 +775,44 @@ def _walk(tokens: list[Token], lines: list[str], site: Site = PLAIN) -> Iterator
     # back pickled, and pickle writes a shared object once (half the bytes).
     shared: dict[tuple[str, ...], tuple[str, ...]] = {}
     i = 0
-    while i < len(tokens):
+    end = len(tokens)
+    while i < end:
         tok = tokens[i]
+        i += 1
+        if tok.nesting < 0:
+            continue  # a closing tag: its block was signed at the opening
         kind = tok.type
-        sig: tuple[str, ...] | None = None
-        step = 1
-        if kind == "table_open":
-            end = _closing(tokens, i)
-            sig = ("table", str(tok.level), *_table_fields(tok, tokens[i:end], lines))
-            step = end + 1 - i
-        elif kind in ("paragraph_open", "heading_open"):
+        sig: tuple[str, ...]
+        if kind == "paragraph_open" or kind == "heading_open":
             fields = [f"tag={tok.tag}"] if kind == "heading_open" else []
-            sig = (kind[: -len("_open")], str(tok.level), *fields, *_link_fields([tokens[i + 1]]))
-            step = 3
-        elif kind in ("bullet_list_open", "ordered_list_open"):
-            sig = (kind[: -len("_open")], str(tok.level), *_list_fields(tokens, i))
-        elif kind in ("list_item_open", "blockquote_open", "hr"):
-            sig = (kind.removesuffix("_open"), str(tok.level))
-        elif kind in ("fence", "code_block", "html_block"):
+            sig = (kind[: -len("_open")], _level(tok), *fields, *_link_fields([tokens[i]]))
+            i += 2  # its inline token and its closing tag
+        elif kind == "list_item_open" or kind == "blockquote_open" or kind == "hr":
+            sig = (kind.removesuffix("_open"), _level(tok))
+        elif kind == "bullet_list_open" or kind == "ordered_list_open":
+            sig = (kind[: -len("_open")], _level(tok), *_list_fields(tokens, i - 1))
+        elif kind == "fence" or kind == "code_block" or kind == "html_block":
             fields = [f"info={tok.info.strip()}"] if kind == "fence" else []
             content = tok.content
             if kind == "html_block":
                 content = without_values(content, site=site)
             digest = hashlib.sha1(content.encode(), usedforsecurity=False).hexdigest()[:12]
-            sig = (kind, str(tok.level), *fields, f"hash={digest}")
-        if sig is not None:
-            yield _Block(shared.setdefault(sig, sig), tok.map[0] + 1 if tok.map else 0)
-        i += step
+            sig = (kind, _level(tok), *fields, f"hash={digest}")
+        elif kind == "table_open":
+            close = _closing(tokens, i - 1)
+            sig = ("table", _level(tok), *_table_fields(tok, tokens[i - 1 : close], lines))
+            i = close + 1
+        else:
+            continue
+        yield _Block(shared.setdefault(sig, sig), tok.map[0] + 1 if tok.map else 0)
+
+
+_LEVELS = tuple(str(level) for level in range(64))
+
+
+def _level(token: Token) -> str:
+    level = token.level
+    return _LEVELS[level] if level < len(_LEVELS) else str(level)
 
 
 def _closing(tokens: list[Token], start: int) -> int:
