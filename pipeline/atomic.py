@@ -107,15 +107,12 @@ def _sync_folder(folder: Path) -> None:
     # file is already in place, and some file systems refuse to fsync a folder,
     # so a failure here must not report the write as failed.
     with suppress(OSError):
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        _fsync_path(folder)
 
 
-def _sync_file(tmp: str) -> None:
-    fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
+def _fsync_path(path: str | Path) -> None:
+    """fsync a file or folder by its name (a read-only descriptor will do)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:
@@ -234,7 +231,7 @@ def _sync_each(files: list[tuple[str, Path]]) -> dict[str, OSError]:
     failed = {}
     for tmp, _ in files:
         try:
-            _sync_file(tmp)
+            _fsync_path(tmp)
         except OSError as exc:
             failed[tmp] = exc
     return failed
