@@ -86,7 +86,7 @@ def run(ctx: Context) -> Figure:
 # (slot levels, server delay in seconds, rounds of N chunks) per mode.
 SCALING: dict[str, tuple[tuple[int, ...], float, int]] = {
     "tiny": ((1, 4), 0.2, 4),
-    "quick": ((1, 4, 16, 64), 1.0, 4),
+    "quick": ((1, 4, 16, 64), 1.0, 3),
     "full": ((1, 4, 16, 64, 256), 2.0, 8),
 }
 # Chunks per document in the scaling runs: each paragraph is a chunk of its own
@@ -184,8 +184,6 @@ def _point(
         }
 
 
-# Threads a run may add to the process whatever its slots: the event-loop thread
-# and the sampler; anything near N would be a thread per request.
 # Threads a run may add, whatever its slot count: the event loop, the sampler,
 # and the background writer's fixed pool (pipeline.atomic.WRITE_THREADS), which
 # fills up when many files finish at once.
