@@ -72,7 +72,7 @@ def run(ctx: Context) -> Figure:
             "MB/s",
         )
         fig.add(
-            f"{label}: writing each file's temporary (on the writer threads, in the "
+            f"{label}: writing each file's temporary (on the writer thread, in the "
             "background; its batch's sync and rename follow), ms per file",
             result["write_ms_per_file"],
             "ms",
@@ -107,8 +107,8 @@ def run(ctx: Context) -> Figure:
         "segmentation and the source side of the whole-document check, in forked worker "
         "processes (pipeline.analyse, one per core) for both corpora; the output side and "
         "each segment's checks parse again. The write creates one new file per page on "
-        "background threads (pipeline.atomic.BackgroundWriter) while the main thread goes "
-        "on with the next page; files ready together are synced with one syncfs and "
+        "a background thread (pipeline.atomic.BackgroundWriter) while the main thread goes "
+        "on with the next page; files that keep coming are synced with one syncfs and "
         "renamed in batches (Linux 5.8+); per CPU second counts this process's threads, "
         "not the workers."
     )
@@ -268,6 +268,7 @@ def _stages(folder: Path, out: Path) -> tuple[float, float, float]:
             futures.append(writer.submit(dest, functools.partial(timed_write, dest, data)))
             waiting += time.perf_counter() - submit_started
         wait_started = time.perf_counter()
+        writer.flush()  # as output.Writer.finished(wait=True) does
         for future in futures:
             future.result()
         waiting += time.perf_counter() - wait_started

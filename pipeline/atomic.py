@@ -6,17 +6,19 @@ then fsync the folder. Readers see the old file or the new one, never a part; a
 crash or a full disk leaves the old file and no temporary behind. An existing
 file keeps its permission bits; a new one gets the usual 0666 less the umask.
 
-``BackgroundWriter`` runs such writes on a few threads: the disk's time (fsync
-waits without holding the GIL) then overlaps the CPU work on the next files.
-On Linux 5.8 and later its writes commit in batches: each file goes to its
-temporary without an fsync, and when several are ready at once, one
-``syncfs`` makes all their data durable, the renames follow, and a second
-``syncfs`` makes the renames durable (``_commit``). That is two journal
-commits for the batch instead of two per file, the largest CPU cost of
-writing many small files (figure 2 of ``docs/benchmarks.md``). A file is
-still in place and on disk before its future says so, and a reader still
-sees the old file or the new one. The price: a syncfs also flushes what other
-programs wrote to the same file system and have not synced yet.
+``BackgroundWriter`` runs such writes on background threads: the disk's time
+(fsync waits without holding the GIL) then overlaps the CPU work on the next
+files. On Linux 5.8 and later one thread runs them and commits them in
+batches: each file goes to its temporary without an fsync, and while files
+keep coming, one ``syncfs`` makes all their data durable, the renames follow,
+and a second ``syncfs`` makes the renames durable (``_commit``). That is two
+journal commits for the batch instead of two per file, and one hand-over
+between threads for a burst of files instead of one per file: together the
+largest CPU cost of writing many small files (figure 2 of
+``docs/benchmarks.md``). A file is still in place and on disk before its
+future says so, and a reader still sees the old file or the new one. The
+price: a syncfs also flushes what other programs wrote to the same file
+system and have not synced yet.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ import functools
 import os
 import sys
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +40,16 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-# Threads of a BackgroundWriter: enough for fsyncs to share the file system's
-# journal commits; more only holds more files in memory.
+# Threads of a BackgroundWriter without syncfs: enough for fsyncs to share the
+# file system's journal commits; more only holds more files in memory. (With
+# syncfs one thread writes and commits; twice this many writes may wait.)
 WRITE_THREADS = 4
 # Most files one commit takes: their temporaries wait, written, for the rename.
 BATCH_FILES = 64
+# How long a written file waits for more writes to commit with, from the
+# latest write handed over: long enough for a run's next file, short beside
+# a model's time for one.
+COALESCE_SECONDS = 0.01
 
 
 def _umask() -> int:
@@ -266,7 +275,7 @@ def read_or_none(path: Path) -> bytes | None:
 
 
 class BackgroundWriter:
-    """Writes (each a ``write_atomic`` of one path) on ``threads`` threads.
+    """Writes (each a ``write_atomic`` of one path) on background threads.
 
     ``submit`` hands over one write and returns its future: done once the file
     is in place and on disk, or raising what the write raised. At most
@@ -274,23 +283,34 @@ class BackgroundWriter:
     written), so ``submit`` blocks while the disk is behind. Two writes to one
     path run in the order given.
 
-    The writes commit in batches (``_commit``): a written file waits for the
-    others under way, up to ``BATCH_FILES``, and they are synced and renamed
-    together once none is left running.
+    With ``syncfs`` (``_load_syncfs``) one thread runs every write, each
+    leaving its temporary unsynced, and commits them in batches (``_commit``):
+    while writes keep coming (one within ``COALESCE_SECONDS`` of the last),
+    it takes them too, up to ``BATCH_FILES`` files, then syncs and renames
+    them together. A run that writes many files at once makes a few large
+    batches, and hands them over a burst at a time rather than a file at a
+    time; one that writes a file now and then commits each on its own, soon
+    after. Without syncfs, ``threads`` threads run the writes, each syncing
+    its own file, so that their fsyncs share the journal's commits.
 
     Leaving the ``with`` block waits for every write. After an exception
     (Ctrl-C included) the writes not yet started are cancelled instead, and
-    those under way finish: a file is written whole or not at all, and its
-    future says which.
+    those under way finish, committed: a file is written whole or not at all,
+    and its future says which.
     """
 
     def __init__(self, threads: int = WRITE_THREADS) -> None:
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="write")
-        self._room = threading.BoundedSemaphore(2 * threads)
-        self._lock = threading.Lock()
-        self._writing: dict[Path, Future[Any]] = {}  # path -> its latest unfinished write
-        self._running = 0  # writes submitted that have not yet left their files staged
-        self._staged: list[_Staged] = []  # writes done, waiting for the commit
+        self._batched = _load_syncfs() is not None
+        self._size = 1 if self._batched else max(1, threads)
+        self._limit = 2 * max(1, threads)
+        self._cond = threading.Condition()
+        self._queue: deque[tuple[Path, Callable[[], Any], Future[Any]]] = deque()
+        # Several threads: path -> its latest unfinished write.
+        self._writing: dict[Path, Future[Any]] = {}
+        self._threads: list[threading.Thread] = []
+        self._idle = 0  # threads waiting for a write with nothing to commit
+        self._closing = False
+        self._last_submit = 0.0
 
     def __enter__(self) -> BackgroundWriter:
         return self
@@ -301,83 +321,126 @@ class BackgroundWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=exc is not None)
-        # Writes cancelled before they ran leave the last batch uncommitted.
-        with self._lock:
-            batch, self._staged = self._staged, []
-        if batch:
-            _commit(batch)
+        with self._cond:
+            self._closing = True
+            if exc is not None:
+                for _, _, future in self._queue:
+                    future.cancel()
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join()
 
     def submit(self, path: Path, write: Callable[[], T]) -> Future[T]:
         """Run ``write`` (which writes ``path`` and nothing else) on a writer thread."""
-        with self._lock:
-            earlier = self._writing.get(path)
-        if earlier is not None:
-            # Its outcome is for its own caller to read: only wait for it here.
-            with suppress(CancelledError):
-                earlier.exception()
-        self._room.acquire()
+        if not self._batched:
+            # Several threads: a later write to the path waits for the earlier
+            # one. (One thread runs them in order, see _serve.)
+            with self._cond:
+                earlier = self._writing.get(path)
+            if earlier is not None:
+                # Its outcome is for its own caller to read: only wait for it here.
+                with suppress(CancelledError):
+                    earlier.exception()
         future: Future[T] = Future()
-        with self._lock:
-            self._running += 1
-        try:
-            task = self._pool.submit(self._run, write, future)
-        except BaseException:
-            with self._lock:
-                self._running -= 1
-            self._room.release()
-            raise
-        with self._lock:
-            self._writing[path] = future
-        task.add_done_callback(lambda done: self._task_done(done, future))
-        future.add_done_callback(lambda done: self._finished(path, done))
+        with self._cond:
+            while len(self._queue) >= self._limit:
+                self._cond.wait()
+            self._queue.append((path, write, future))
+            if not self._batched:
+                self._writing[path] = future
+            self._last_submit = time.monotonic()
+            if len(self._threads) < self._size and not self._idle:
+                thread = threading.Thread(target=self._serve, name="write", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+            elif self._idle or len(self._queue) >= self._limit:
+                self._cond.notify_all()
+        if not self._batched:
+            future.add_done_callback(lambda done: self._finished(path, done))
         return future
 
-    def _run(self, write: Callable[[], T], future: Future[T]) -> None:
-        if not future.set_running_or_notify_cancel():
-            return  # cancelled by its caller before it started
-        if _load_syncfs() is None:
-            # No batches: each write_atomic syncs its own file, as anywhere else.
-            try:
-                future.set_result(write())
-            except BaseException as exc:
-                future.set_exception(exc)
-            return
-        staged: list[tuple[str, Path]] = []
-        _batch.staged = staged
-        try:
-            result = write()
-        except BaseException as exc:
-            for tmp, _ in staged:
-                with suppress(OSError):
-                    os.unlink(tmp)
-            future.set_exception(exc)
-        else:
-            if not staged:
-                future.set_result(result)  # nothing written (an unchanged file)
-            else:
-                with self._lock:
-                    self._staged.append(_Staged(future, result, staged))
-        finally:
-            del _batch.staged
+    def flush(self) -> None:
+        """Commit what is written now, without waiting for more writes: the
+        caller is about to wait for every future."""
+        with self._cond:
+            self._last_submit = float("-inf")
+            self._cond.notify_all()
 
-    def _task_done(self, task: Future[None], future: Future[Any]) -> None:
-        # Run once per write, when it has left its files staged, failed, or
-        # was cancelled before it ran: the last one running commits the batch.
-        if task.cancelled():
-            future.cancel()
-        self._room.release()
-        with self._lock:
-            self._running -= 1
-            batch: list[_Staged] = []
-            if self._staged and (
-                self._running == 0 or sum(len(s.files) for s in self._staged) >= BATCH_FILES
-            ):
-                batch, self._staged = self._staged, []
-        if batch:
-            _commit(batch)
+    def _serve(self) -> None:
+        """A writer thread: run the waiting writes one by one (each stays
+        cancellable until it starts); with syncfs, commit the batch when it is
+        full, before a write to a path it holds, or once no more came."""
+        batch: list[_Staged] = []
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    if not batch:
+                        self._idle += 1
+                        self._cond.wait()
+                        self._idle -= 1
+                        continue
+                    # More may be coming: wait for them, not past the window.
+                    left = self._last_submit + COALESCE_SECONDS - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+                item = self._queue.popleft() if self._queue else None
+                self._cond.notify_all()  # room for submit
+            if item is None:  # the window passed, or the writer is closing
+                batch = _commit_now(batch)
+                with self._cond:
+                    if self._closing and not self._queue:
+                        return
+                continue
+            path, write, future = item
+            if not self._batched:
+                _run(write, future, None)
+                continue
+            if any(target == path for staged in batch for _, target in staged.files):
+                batch = _commit_now(batch)  # its reader sees the earlier write in place
+            staged = _run(write, future, [])
+            if staged is not None:
+                batch.append(staged)
+                if sum(len(s.files) for s in batch) >= BATCH_FILES:
+                    batch = _commit_now(batch)
 
     def _finished(self, path: Path, future: Future[Any]) -> None:
-        with self._lock:
+        with self._cond:
             if self._writing.get(path) is future:
                 del self._writing[path]
+
+
+def _run(
+    write: Callable[[], Any], future: Future[Any], staged: list[tuple[str, Path]] | None
+) -> _Staged | None:
+    """Run one write for its future. ``staged``: leave its files there for the
+    commit, and return them when it wrote any (the future is answered then);
+    None: each write_atomic syncs its own file."""
+    if not future.set_running_or_notify_cancel():
+        return None  # cancelled by its caller before it started
+    if staged is not None:
+        _batch.staged = staged
+    try:
+        result = write()
+    except BaseException as exc:
+        for tmp, _ in staged or ():
+            with suppress(OSError):
+                os.unlink(tmp)
+        future.set_exception(exc)
+        return None
+    finally:
+        if staged is not None:
+            del _batch.staged
+    if not staged:
+        future.set_result(result)  # synced already, or nothing written (an unchanged file)
+        return None
+    return _Staged(future, result, staged)
+
+
+def _commit_now(batch: list[_Staged]) -> list[_Staged]:
+    """Commit ``batch`` on a writer thread, where nothing must escape: every
+    future is answered either way (``_commit``). A new, empty batch."""
+    if batch:
+        with suppress(Exception):
+            _commit(batch)
+    return []
