@@ -734,19 +734,24 @@ def _restore_exactly(translation: str, protected: Protected) -> str | None:
     parts = MARKER_RE.split(translation)
     numbers = parts[1::2]
     spans = protected.spans
-    if len(numbers) != len(spans) or set(numbers) != {str(n) for n in range(1, len(spans) + 1)}:
+    count = len(spans)
+    if len(numbers) != count:
         return None
-    texts = parts[0::2]
-    for text in texts:
-        if "⟦" in text or "⟧" in text:
-            return None
+    ordered = _ORDERED[:count] if count < len(_ORDERED) else [str(n) for n in range(1, count + 1)]
+    in_order = numbers == ordered
+    if not in_order and set(numbers) != set(ordered):
+        return None
+    # Each marker holds one ⟦ and one ⟧: any more is a stray bracket.
+    if translation.count("⟦") != count or translation.count("⟧") != count:
+        return None
     if protected.values and _value_problems(translation, protected.values):
         return None
-    out = [texts[0]]
-    for number, text in zip(numbers, texts[1:], strict=True):
-        out.append(spans[int(number) - 1])
-        out.append(text)
-    return "".join(out)
+    parts[1::2] = spans if in_order else [spans[int(number) - 1] for number in numbers]
+    return "".join(parts)
+
+
+# Marker numbers in order, as MARKER_RE finds them: "1", "2", ...
+_ORDERED = [str(n) for n in range(1, 257)]
 
 
 def _value_problems(translation: str, values: Sequence[tuple[int, int, str]]) -> list[str]:

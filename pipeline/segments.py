@@ -937,7 +937,9 @@ def render(segment: Segment, translation: str) -> str:
     if segment.block == "heading" and len(lines) != len(prefixes):
         lines = [" ".join(part for part in (line.strip() for line in lines) if part)]
     if len(lines) == len(prefixes):
-        return "".join(p + line + s for p, line, s in zip(prefixes, lines, suffixes, strict=True))
+        if len(lines) == 1:
+            return prefixes[0] + lines[0] + suffixes[0]
+        return "".join([p + line + s for p, line, s in zip(prefixes, lines, suffixes, strict=True)])
     out = []
     last = len(lines) - 1
     for number, line in enumerate(lines):
