@@ -42,13 +42,13 @@ T = TypeVar("T")
 
 # Threads of a BackgroundWriter without syncfs: enough for fsyncs to share the
 # file system's journal commits; more only holds more files in memory. (With
-# syncfs one thread writes and commits; twice this many writes may wait.)
+# syncfs one thread writes and commits, and a batch's worth may wait.)
 WRITE_THREADS = 4
 # Most files one commit takes: their temporaries wait, written, for the rename.
 BATCH_FILES = 64
-# How long a written file waits for more writes to commit with, from the
-# latest write handed over: long enough for a run's next file, short beside
-# a model's time for one.
+# How long a write waits (in memory) for more to commit with, from the latest
+# one handed over: long enough for a run's next file, short beside a model's
+# time for one.
 COALESCE_SECONDS = 0.01
 
 
@@ -279,19 +279,20 @@ class BackgroundWriter:
 
     ``submit`` hands over one write and returns its future: done once the file
     is in place and on disk, or raising what the write raised. At most
-    ``2 * threads`` writes wait at a time (their bytes are held until
-    written), so ``submit`` blocks while the disk is behind. Two writes to one
-    path run in the order given.
+    ``2 * threads`` writes wait at a time (``BATCH_FILES`` with syncfs; their
+    bytes are held until written), so ``submit`` blocks while the disk is
+    behind. Two writes to one path run in the order given.
 
-    With ``syncfs`` (``_load_syncfs``) one thread runs every write, each
-    leaving its temporary unsynced, and commits them in batches (``_commit``):
-    while writes keep coming (one within ``COALESCE_SECONDS`` of the last),
-    it takes them too, up to ``BATCH_FILES`` files, then syncs and renames
-    them together. A run that writes many files at once makes a few large
-    batches, and hands them over a burst at a time rather than a file at a
-    time; one that writes a file now and then commits each on its own, soon
-    after. Without syncfs, ``threads`` threads run the writes, each syncing
-    its own file, so that their fsyncs share the journal's commits.
+    With ``syncfs`` (``_load_syncfs``) one thread runs the writes in batches:
+    while writes keep coming (one within ``COALESCE_SECONDS`` of the last, up
+    to ``BATCH_FILES``) they wait, then each leaves its temporary unsynced
+    and they are synced and renamed together (``_commit``). A run that writes
+    many files at once makes a few large batches, handed over a burst at a
+    time rather than a file at a time; one that writes a file now and then
+    commits each on its own, soon after. A temporary is on disk only while
+    its batch is written and committed: a crash then leaves as little behind
+    as before. Without syncfs, ``threads`` threads run the writes, each
+    syncing its own file, so that their fsyncs share the journal's commits.
 
     Leaving the ``with`` block waits for every write. After an exception
     (Ctrl-C included) the writes not yet started are cancelled instead, and
@@ -302,7 +303,8 @@ class BackgroundWriter:
     def __init__(self, threads: int = WRITE_THREADS) -> None:
         self._batched = _load_syncfs() is not None
         self._size = 1 if self._batched else max(1, threads)
-        self._limit = 2 * max(1, threads)
+        # Writes waiting (their bytes held): a batch's worth with syncfs.
+        self._limit = BATCH_FILES if self._batched else 2 * max(1, threads)
         self._cond = threading.Condition()
         self._queue: deque[tuple[Path, Callable[[], Any], Future[Any]]] = deque()
         # Several threads: path -> its latest unfinished write.
@@ -350,7 +352,9 @@ class BackgroundWriter:
                 self._writing[path] = future
             self._last_submit = time.monotonic()
             if len(self._threads) < self._size and not self._idle:
-                thread = threading.Thread(target=self._serve, name="write", daemon=True)
+                # Not a daemon: if leaving the block is cut short (Ctrl-C
+                # twice), the interpreter still lets the writes under way end.
+                thread = threading.Thread(target=self._serve, name="write")
                 self._threads.append(thread)
                 thread.start()
             elif self._idle or len(self._queue) >= self._limit:
@@ -367,42 +371,54 @@ class BackgroundWriter:
             self._cond.notify_all()
 
     def _serve(self) -> None:
-        """A writer thread: run the waiting writes one by one (each stays
-        cancellable until it starts); with syncfs, commit the batch when it is
-        full, before a write to a path it holds, or once no more came."""
-        batch: list[_Staged] = []
+        """A writer thread. Without syncfs: run the waiting writes one by one.
+        With syncfs: wait while writes keep coming (each stays in the queue,
+        cancellable, its bytes in memory), then write them all and commit
+        them at once: temporaries exist on disk only during that."""
         while True:
             with self._cond:
-                while not self._queue and not self._closing:
-                    if not batch:
+                while not self._closing:
+                    if not self._queue:
                         self._idle += 1
                         self._cond.wait()
                         self._idle -= 1
                         continue
-                    # More may be coming: wait for them, not past the window.
+                    if not self._batched or len(self._queue) >= self._limit:
+                        break
                     left = self._last_submit + COALESCE_SECONDS - time.monotonic()
                     if left <= 0:
                         break
                     self._cond.wait(left)
-                item = self._queue.popleft() if self._queue else None
-                self._cond.notify_all()  # room for submit
-            if item is None:  # the window passed, or the writer is closing
-                batch = _commit_now(batch)
-                with self._cond:
-                    if self._closing and not self._queue:
-                        return
-                continue
+                if self._closing and not self._queue:
+                    return
+            if self._batched:
+                self._write_batch()
+            else:
+                item = self._take()
+                if item is not None:
+                    _run(item[1], item[2], None)
+
+    def _take(self) -> tuple[Path, Callable[[], Any], Future[Any]] | None:
+        with self._cond:
+            item = self._queue.popleft() if self._queue else None
+            self._cond.notify_all()  # room for submit
+        return item
+
+    def _write_batch(self) -> None:
+        """Run the waiting writes in order, each leaving its temporary, then
+        commit them: on the way when the batch is full, or before a write to
+        a path it holds (whose reader must see the earlier write in place)."""
+        batch: list[_Staged] = []
+        while (item := self._take()) is not None:
             path, write, future = item
-            if not self._batched:
-                _run(write, future, None)
-                continue
             if any(target == path for staged in batch for _, target in staged.files):
-                batch = _commit_now(batch)  # its reader sees the earlier write in place
+                batch = _commit_now(batch)
             staged = _run(write, future, [])
             if staged is not None:
                 batch.append(staged)
                 if sum(len(s.files) for s in batch) >= BATCH_FILES:
                     batch = _commit_now(batch)
+        _commit_now(batch)
 
     def _finished(self, path: Path, future: Future[Any]) -> None:
         with self._cond:
