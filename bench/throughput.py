@@ -268,7 +268,6 @@ def _stages(folder: Path, out: Path) -> tuple[float, float, float]:
             futures.append(writer.submit(dest, functools.partial(timed_write, dest, data)))
             waiting += time.perf_counter() - submit_started
         wait_started = time.perf_counter()
-        writer.flush()  # as output.Writer.finished(wait=True) does
         for future in futures:
             future.result()
         waiting += time.perf_counter() - wait_started

@@ -9,9 +9,10 @@ file keeps its permission bits; a new one gets the usual 0666 less the umask.
 ``BackgroundWriter`` runs such writes on background threads: the disk's time
 (fsync waits without holding the GIL) then overlaps the CPU work on the next
 files. On Linux 5.8 and later one thread runs them and commits them in
-batches: each file goes to its temporary without an fsync, and while files
-keep coming, one ``syncfs`` makes all their data durable, the renames follow,
-and a second ``syncfs`` makes the renames durable (``_commit``). That is two
+batches: each file goes to its temporary without an fsync, and for the files
+handed over while the last batch was written, one ``syncfs`` makes all their
+data durable, the renames follow, and a second ``syncfs`` makes the renames
+durable (``_commit``). That is two
 journal commits for the batch instead of two per file, and one hand-over
 between threads for a burst of files instead of one per file: together the
 largest CPU cost of writing many small files (figure 2 of
@@ -28,7 +29,6 @@ import functools
 import os
 import sys
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
@@ -42,14 +42,10 @@ T = TypeVar("T")
 
 # Threads of a BackgroundWriter without syncfs: enough for fsyncs to share the
 # file system's journal commits; more only holds more files in memory. (With
-# syncfs one thread writes and commits, and a batch's worth may wait.)
+# syncfs one thread writes and commits; as many writes may wait.)
 WRITE_THREADS = 4
 # Most files one commit takes: their temporaries wait, written, for the rename.
 BATCH_FILES = 64
-# How long a write waits (in memory) for more to commit with, from the latest
-# one handed over: long enough for a run's next file, short beside a model's
-# time for one.
-COALESCE_SECONDS = 0.01
 
 
 def _umask() -> int:
@@ -279,20 +275,19 @@ class BackgroundWriter:
 
     ``submit`` hands over one write and returns its future: done once the file
     is in place and on disk, or raising what the write raised. At most
-    ``2 * threads`` writes wait at a time (``BATCH_FILES`` with syncfs; their
-    bytes are held until written), so ``submit`` blocks while the disk is
-    behind. Two writes to one path run in the order given.
+    ``2 * threads`` writes wait at a time (their bytes are held until
+    written), so ``submit`` blocks while the disk is behind. Two writes to one
+    path run in the order given.
 
     With ``syncfs`` (``_load_syncfs``) one thread runs the writes in batches:
-    while writes keep coming (one within ``COALESCE_SECONDS`` of the last, up
-    to ``BATCH_FILES``) they wait, then each leaves its temporary unsynced
-    and they are synced and renamed together (``_commit``). A run that writes
-    many files at once makes a few large batches, handed over a burst at a
+    it takes every write waiting, each leaves its temporary unsynced, and they
+    are synced and renamed together (``_commit``, at most ``BATCH_FILES`` at
+    a time); the writes handed over meanwhile make the next batch. A run that
+    writes many files at once makes large batches, handed over a burst at a
     time rather than a file at a time; one that writes a file now and then
-    commits each on its own, soon after. A temporary is on disk only while
-    its batch is written and committed: a crash then leaves as little behind
-    as before. Without syncfs, ``threads`` threads run the writes, each
-    syncing its own file, so that their fsyncs share the journal's commits.
+    commits each on its own, at once. Without syncfs, ``threads`` threads run
+    the writes, each syncing its own file, so that their fsyncs share the
+    journal's commits.
 
     Leaving the ``with`` block waits for every write. After an exception
     (Ctrl-C included) the writes not yet started are cancelled instead, and
@@ -303,8 +298,7 @@ class BackgroundWriter:
     def __init__(self, threads: int = WRITE_THREADS) -> None:
         self._batched = _load_syncfs() is not None
         self._size = 1 if self._batched else max(1, threads)
-        # Writes waiting (their bytes held): a batch's worth with syncfs.
-        self._limit = BATCH_FILES if self._batched else 2 * max(1, threads)
+        self._limit = 2 * max(1, threads)
         self._cond = threading.Condition()
         self._queue: deque[tuple[Path, Callable[[], Any], Future[Any]]] = deque()
         # Several threads: path -> its latest unfinished write.
@@ -312,7 +306,6 @@ class BackgroundWriter:
         self._threads: list[threading.Thread] = []
         self._idle = 0  # threads waiting for a write with nothing to commit
         self._closing = False
-        self._last_submit = 0.0
 
     def __enter__(self) -> BackgroundWriter:
         return self
@@ -350,7 +343,6 @@ class BackgroundWriter:
             self._queue.append((path, write, future))
             if not self._batched:
                 self._writing[path] = future
-            self._last_submit = time.monotonic()
             if len(self._threads) < self._size and not self._idle:
                 # Not a daemon: if leaving the block is cut short (Ctrl-C
                 # twice), the interpreter still lets the writes under way end.
@@ -363,34 +355,19 @@ class BackgroundWriter:
             future.add_done_callback(lambda done: self._finished(path, done))
         return future
 
-    def flush(self) -> None:
-        """Commit what is written now, without waiting for more writes: the
-        caller is about to wait for every future."""
-        with self._cond:
-            self._last_submit = float("-inf")
-            self._cond.notify_all()
-
     def _serve(self) -> None:
-        """A writer thread. Without syncfs: run the waiting writes one by one.
-        With syncfs: wait while writes keep coming (each stays in the queue,
-        cancellable, its bytes in memory), then write them all and commit
-        them at once: temporaries exist on disk only during that."""
+        """A writer thread: run the writes as they come. Without syncfs one at
+        a time; with syncfs all those waiting, then commit them together (the
+        writes handed over while a batch is written and committed wait for
+        the next: the busier the writer, the larger its batches)."""
         while True:
             with self._cond:
-                while not self._closing:
-                    if not self._queue:
-                        self._idle += 1
-                        self._cond.wait()
-                        self._idle -= 1
-                        continue
-                    if not self._batched or len(self._queue) >= self._limit:
-                        break
-                    left = self._last_submit + COALESCE_SECONDS - time.monotonic()
-                    if left <= 0:
-                        break
-                    self._cond.wait(left)
-                if self._closing and not self._queue:
-                    return
+                while not self._queue and not self._closing:
+                    self._idle += 1
+                    self._cond.wait()
+                    self._idle -= 1
+                if not self._queue:
+                    return  # closing, and nothing left
             if self._batched:
                 self._write_batch()
             else:

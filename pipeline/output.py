@@ -87,8 +87,6 @@ class Writer:
         ``wait``: of every file submitted, waiting for the disk. Call it with
         ``wait`` before leaving the ``with`` block to have the last reports."""
         done = []
-        if wait:
-            self._writer.flush()
         while self._pending and (wait or self._pending[0][2].done()):
             job, data, future = self._pending.popleft()
             if future.cancelled():

@@ -15,7 +15,6 @@ import functools
 import os
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -489,45 +488,9 @@ def test_a_background_write_alone_is_synced_as_write_atomic_does(
     assert syncs == [] and path.read_bytes() == b"x"
 
 
-def test_background_writes_that_keep_coming_commit_as_one_batch_and_flush_commits_now(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Writes handed over within the window of each other wait for one commit;
-    flush() commits them without waiting the window out."""
-    real = atomic._load_syncfs()
-    if real is None:
-        pytest.skip("syncfs: Linux 5.8 or later only")
-    syncs: list[int] = []
-
-    def counted_syncfs(fd: int) -> None:
-        syncs.append(fd)
-        real(fd)
-
-    monkeypatch.setattr(atomic, "_load_syncfs", lambda: counted_syncfs)
-    monkeypatch.setattr(atomic, "COALESCE_SECONDS", 30.0)
-    paths = [tmp_path / f"{n}.md" for n in range(10)]
-    with atomic.BackgroundWriter() as writer:
-        futures = []
-        for path in paths:
-            futures.append(writer.submit(path, functools.partial(atomic.write_atomic, path, b"x")))
-            time.sleep(0.02)  # a run assembling its next file
-        time.sleep(0.2)
-        assert not any(f.done() for f in futures), "committed before the window closed"
-        assert syncs == []
-        writer.flush()
-        for future in futures:
-            assert future.result(timeout=10) is None  # long before the 30 s window
-        assert len(syncs) == 2, "one batch: one syncfs before the renames, one after"
-    assert all(p.read_bytes() == b"x" for p in paths)
-    assert temp_files(tmp_path) == []
-
-
-def test_a_background_write_commits_once_no_more_come(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_background_writes_one_at_a_time_are_each_done_at_once(tmp_path: Path) -> None:
     # A run writes a file now and then (each after the model's time): each is
-    # on disk soon after, without a flush or the end of the run.
-    monkeypatch.setattr(atomic, "COALESCE_SECONDS", 0.05)
+    # on disk as soon as it is written, not at the end of the run.
     with atomic.BackgroundWriter() as writer:
         for n in range(3):
             path = tmp_path / f"{n}.md"
