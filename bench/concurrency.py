@@ -185,8 +185,8 @@ def _point(
 
 
 # Threads a run may add, whatever its slot count: the event loop, the sampler,
-# and the background writer's fixed pool (pipeline.atomic.WRITE_THREADS), which
-# fills up when many files finish at once.
+# and the background writer's threads (at most pipeline.atomic.WRITE_THREADS,
+# one where syncfs batches the writes).
 _EXTRA_THREADS = 2 + WRITE_THREADS
 
 

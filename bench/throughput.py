@@ -108,9 +108,9 @@ def run(ctx: Context) -> Figure:
         "processes (pipeline.analyse, one per core) for both corpora; the output side and "
         "each segment's checks parse again. The write creates one new file per page on "
         "a background thread (pipeline.atomic.BackgroundWriter) while the main thread goes "
-        "on with the next page; files that keep coming are synced with one syncfs and "
-        "renamed in batches (Linux 5.8+); per CPU second counts this process's threads, "
-        "not the workers."
+        "on with the next page; the files handed over while it wrote the last ones are "
+        "synced with one syncfs and renamed together (Linux 5.8+); per CPU second counts "
+        "this process's threads, not the workers."
     )
     return fig
 

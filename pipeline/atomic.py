@@ -12,14 +12,13 @@ files. On Linux 5.8 and later one thread runs them and commits them in
 batches: each file goes to its temporary without an fsync, and for the files
 handed over while the last batch was written, one ``syncfs`` makes all their
 data durable, the renames follow, and a second ``syncfs`` makes the renames
-durable (``_commit``). That is two
-journal commits for the batch instead of two per file, and one hand-over
-between threads for a burst of files instead of one per file: together the
-largest CPU cost of writing many small files (figure 2 of
-``docs/benchmarks.md``). A file is still in place and on disk before its
-future says so, and a reader still sees the old file or the new one. The
-price: a syncfs also flushes what other programs wrote to the same file
-system and have not synced yet.
+durable (``_commit``). That is two journal commits for the batch instead of
+two per file, and one hand-over between threads for a burst of files instead
+of one per file: together the largest CPU cost of writing many small files
+(figure 2 of ``docs/benchmarks.md``). A file is still in place and on disk
+before its future says so, and a reader still sees the old file or the new
+one. The price: a syncfs also flushes what other programs wrote to the same
+file system and have not synced yet.
 """
 
 from __future__ import annotations
@@ -42,7 +41,8 @@ T = TypeVar("T")
 
 # Threads of a BackgroundWriter without syncfs: enough for fsyncs to share the
 # file system's journal commits; more only holds more files in memory. (With
-# syncfs one thread writes and commits; as many writes may wait.)
+# syncfs one thread writes and commits.) Either way, twice this many writes
+# may wait.
 WRITE_THREADS = 4
 # Most files one commit takes: their temporaries wait, written, for the rename.
 BATCH_FILES = 64

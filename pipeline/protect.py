@@ -737,7 +737,7 @@ def _restore_exactly(translation: str, protected: Protected) -> str | None:
     count = len(spans)
     if len(numbers) != count:
         return None
-    ordered = _ORDERED[:count] if count < len(_ORDERED) else [str(n) for n in range(1, count + 1)]
+    ordered = _ORDERED[:count] if count <= len(_ORDERED) else [str(n) for n in range(1, count + 1)]
     in_order = numbers == ordered
     if not in_order and set(numbers) != set(ordered):
         return None
