@@ -29,7 +29,9 @@ Docusaurus pages go into the real Docusaurus 3 site of tests/sites/docusaurus-ap
 (tests/data/sites/docusaurus/: ``src/``, ``static/``, ``docs/assets/``) and are
 translated the way a Docusaurus user does it (``--layout docusaurus``: the
 translation goes to ``i18n/zh/docusaurus-plugin-content-docs/current/``); then
-``docusaurus build --locale en`` and ``--locale zh`` build them. The pages link
+``docusaurus build --locale en`` and ``--locale zh`` build them, at the same
+time (and, in the tiny and quick runs, with ``--no-minify``: minifying the
+bundles checks nothing of the pages and takes a third of a build). The pages link
 to three pages outside the corpus, so these builds use
 ``docusaurus.corpus.config.js`` (the app's configuration with ``onBrokenLinks``
 and ``onBrokenMarkdownLinks`` at ``'warn'``; ``onBrokenAnchors`` and broken
@@ -50,6 +52,7 @@ import shutil
 import subprocess
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,10 +67,10 @@ NAME = "sites"
 TITLE = "Real site pages: syntax kept, anchors, builds"
 SIZES = {
     # Tiny (the smoke test): the model half runs a scripted stand-in.
-    "tiny": {"model": True},
+    "tiny": {"model": True, "minify": False},
     # Quick: the model half takes minutes on two cores; full mode runs it.
-    "quick": {"model": False},
-    "full": {"model": True},
+    "quick": {"model": False, "minify": False},
+    "full": {"model": True, "minify": True},
 }
 CORPUS = REPO / "tests" / "data" / "sites"
 MDX_MODULES = REPO / "tests" / "sites" / "mdx" / "node_modules"
@@ -109,12 +112,13 @@ _SITE_FILES = ("LICENSE", "LICENSE-docs", "SOURCE.md")
 def run(ctx: Context) -> Figure:
     size = ctx.pick(SIZES)
     fig = Figure(NAME, TITLE, params=dict(size))
-    scripted = measure_corpus(ctx.fresh("sites/scripted"), "scripted")
+    minify = bool(size["minify"])
+    scripted = measure_corpus(ctx.fresh("sites/scripted"), "scripted", minify=minify)
     fig.data["scripted"] = scripted
     _add_rows(fig, "(a) scripted", scripted)
     if size["model"]:
         backend = "embedded" if ctx.use_model else "stand-in"
-        model = measure_corpus(ctx.fresh("sites/model"), backend)
+        model = measure_corpus(ctx.fresh("sites/model"), backend, minify=minify)
         fig.data["model"] = model
         _add_rows(fig, "(b) Gemma 3 270M" if ctx.use_model else "(b) stand-in", model)
         if not ctx.use_model:
@@ -127,6 +131,8 @@ def run(ctx: Context) -> Figure:
         "for three links to pages outside the corpus, or only compiled with "
         "@mdx-js/mdx (no anchors) where it is not installed; GitHub has no local build."
     )
+    if not minify:
+        fig.notes.append("Docusaurus built with --no-minify (the full run minifies)")
     return fig
 
 
@@ -160,10 +166,10 @@ def summary(kind: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- one corpus
 
 
-def measure_corpus(work: Path, backend: str) -> dict[str, Any]:
+def measure_corpus(work: Path, backend: str, *, minify: bool = True) -> dict[str, Any]:
     """Translate and build every kind with ``backend`` ("scripted", "embedded" or
     "stand-in"); the per-kind results and their totals."""
-    kinds = [measure_kind(kind, work / kind.name, backend) for kind in KINDS]
+    kinds = [measure_kind(kind, work / kind.name, backend, minify=minify) for kind in KINDS]
     total: dict[str, Any] = {"kept": 0, "pieces": 0}
     for key in ("tokens", "anchors", "alts"):
         pairs = [k[key] for k in kinds if k[key] is not None]
@@ -176,8 +182,9 @@ def measure_corpus(work: Path, backend: str) -> dict[str, Any]:
     return {"kinds": kinds, "total": total}
 
 
-def measure_kind(kind: Kind, work: Path, backend: str) -> dict[str, Any]:
-    """Translate one kind's site into ``work/zh``, build both, count."""
+def measure_kind(kind: Kind, work: Path, backend: str, *, minify: bool = True) -> dict[str, Any]:
+    """Translate one kind's site into ``work/zh``, build both (at once: a
+    Docusaurus build leaves a core idle much of the time), count."""
     source, target = work / "source", work / "zh"
     make_site(kind, source)
     if kind.layout == "mirror":
@@ -210,8 +217,11 @@ def measure_kind(kind: Kind, work: Path, backend: str) -> dict[str, Any]:
         "requests": requests,
         "model_seconds": round(translated.model_seconds, 2),
     }
-    source_build = build(kind, source, work / "public-source", "en")
-    target_build = build(kind, target, work / "public-zh", LANG)
+    # After the translation, not beside it: the model's time is measured.
+    with ThreadPoolExecutor(2, thread_name_prefix="build") as builds:
+        source_job = builds.submit(build, kind, source, work / "public-source", "en", minify)
+        target_job = builds.submit(build, kind, target, work / "public-zh", LANG, minify)
+        source_build, target_build = source_job.result(), target_job.result()
     result["source_build"] = source_build.status
     result["build"] = target_build.status
     result["builder"] = target_build.builder
@@ -340,9 +350,9 @@ def build_label(kind: dict[str, Any]) -> str:
     return f"{kind['build']} ({builder} only)" if builder == MDX_COMPILE else kind["build"]
 
 
-def build(kind: Kind, site: Path, public: Path, lang: str = "en") -> Build:
+def build(kind: Kind, site: Path, public: Path, lang: str = "en", minify: bool = True) -> Build:
     """Build ``site`` (in ``lang``: Docusaurus builds one locale) with the kind's
-    real tool into ``public``."""
+    real tool into ``public``; ``minify``: Docusaurus minifies its bundles."""
     if not kind.tool:
         return Build("no local generator")
     tool = shutil.which(kind.tool)
@@ -352,7 +362,7 @@ def build(kind: Kind, site: Path, public: Path, lang: str = "en") -> Build:
         shutil.rmtree(public)
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
     if kind.name == "docusaurus" and docusaurus_installed():
-        return _docusaurus_build(site, public, lang)
+        return _docusaurus_build(site, public, lang, minify)
     if kind.name == "docusaurus":
         if not (MDX_MODULES / "@mdx-js" / "mdx").is_dir():
             return Build("not installed: Docusaurus (npm ci in tests/sites/docusaurus-app)")
@@ -379,7 +389,7 @@ def build(kind: Kind, site: Path, public: Path, lang: str = "en") -> Build:
     return Build("passes", log, public)
 
 
-def _docusaurus_build(site: Path, public: Path, lang: str) -> Build:
+def _docusaurus_build(site: Path, public: Path, lang: str, minify: bool = True) -> Build:
     """``docusaurus build --locale <lang>`` of a site made by ``make_site``."""
     env = {
         **os.environ,
@@ -391,6 +401,8 @@ def _docusaurus_build(site: Path, public: Path, lang: str) -> Build:
     }
     args = [str(DOCUSAURUS), "build", "--locale", lang, "--out-dir", str(public)]
     args += ["--config", DOCUSAURUS_CONFIG]
+    if not minify:
+        args.append("--no-minify")
     builder = f"Docusaurus {_docusaurus_version()}"
     try:
         done = subprocess.run(
