@@ -10,6 +10,8 @@ and read the diff before committing.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import itertools
 import json
 import os
@@ -87,6 +89,24 @@ def check_lossless(text: str, *, markdown: bool = True) -> list[Segment]:
 
 # --------------------------------------------------------------------------
 # 1. Round trips over the spec and real documents
+
+
+def test_segment_init_takes_the_fields_in_order_with_their_defaults() -> None:
+    # Segment writes its __init__ by hand (a faster one); it must be the one
+    # the dataclass would make: every field, in order, with the same default.
+    fields = dataclasses.fields(Segment)
+    params = list(inspect.signature(Segment.__init__).parameters.values())[1:]
+    assert [p.name for p in params] == [f.name for f in fields]
+    assert [p.default for p in params] == [
+        inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default for f in fields
+    ]
+    seg = Segment("a\n", "prose", content="a", line_prefixes=("",), line_suffixes=("\n",))
+    assert dataclasses.replace(seg, content="b") == Segment(
+        "a\n", "prose", "b", line_prefixes=("",), line_suffixes=("\n",)
+    )
+    assert hash(seg) == hash(dataclasses.replace(seg))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        seg.content = "b"  # type: ignore[misc]
 
 
 def test_spec_has_all_examples() -> None:
