@@ -801,7 +801,10 @@ def has_letters(content: str, *, site: Site = PLAIN) -> bool:
     Cached with the spans: the protect() of the same content that follows
     costs almost nothing.
     """
-    if _LETTER_RE.search(content) is None:
+    first = _LETTER_RE.search(content)
+    if first is None:
         return False
-    _, runs, _ = _analyse(content, site.mdx, site.text_params, site.text_attributes)
+    spans, runs, _ = _analyse(content, site.mdx, site.text_params, site.text_attributes)
+    if not spans or first.start() < spans[0][0]:
+        return True  # most prose: a word before anything protected
     return any(_LETTER_RE.search(content, begin, end) for begin, end in runs)

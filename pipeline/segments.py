@@ -633,6 +633,13 @@ _PREFIX_RE = re.compile(r"(?:[ \t>]|(?:[-+*]|\d{1,9}[.)]|#{1,6})(?=[ \t]))*\s*")
 _PREFIX_PART_RE = re.compile(r"(>)|([-+*]|\d{1,9}[.)])|( +)")
 
 
+@functools.lru_cache(maxsize=1024)
+def _is_prefix(text: str) -> bool:
+    """Whether ``text`` is made of container markers (a line's "> ", "- ",
+    "1. " and indentation). Cached: a page's lines share a few prefixes."""
+    return _PREFIX_RE.fullmatch(text) is not None
+
+
 @functools.lru_cache(maxsize=256)
 def _continuation(prefix: str) -> str:
     """The prefix that continues a container's paragraph: list markers become spaces.
@@ -684,7 +691,7 @@ def _prose(
     for begin, finish in pieces:
         body = bodies[line]
         prefix = body[:begin]
-        if begin and not any_prefix and _PREFIX_RE.fullmatch(prefix) is None:
+        if begin and not any_prefix and not _is_prefix(prefix):
             return None
         prefixes.append(prefix)
         contents.append(body[begin:finish])
