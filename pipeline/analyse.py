@@ -240,7 +240,10 @@ def _from_wire(request: Request, wire: _Wire) -> Analysis:
         content = fields[_CONTENT]
         if content is None:
             prefixes, suffixes = fields[_PREFIXES], fields[_SUFFIXES]
-            content = _derived_content(source, prefixes, suffixes)
+            if len(prefixes) == 1:  # nearly every segment: one line
+                content = source[len(prefixes[0]) : length - len(suffixes[0])]
+            else:
+                content = _derived_content(source, prefixes, suffixes)
             fields = (*fields[:_CONTENT], content, *fields[_CONTENT + 1 :])
         cut.append(segments.Segment(source, *fields))
         if protected_wire is None:

@@ -52,7 +52,7 @@ MARKER_RE = re.compile(r"⟦(\d{1,9})⟧")
 _LETTER_RE = re.compile(r"[^\W\d_]")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Protected:
     """Content with its protected spans replaced by ⟦1⟧, ⟦2⟧, ... (numbered in order)."""
 
@@ -62,6 +62,16 @@ class Protected:
     # caption="…"): (marker before the value, marker after it, the quote). The
     # translated value must stay between them and hold no quote or line break.
     values: tuple[tuple[int, int, str], ...] = ()
+
+    def __init__(
+        self, text: str, spans: tuple[str, ...], values: tuple[tuple[int, int, str], ...] = ()
+    ) -> None:
+        # The fields set at once, as segments.Segment does (a run builds one
+        # per prose segment, twice with analysis workers).
+        _set_fields(self, "__dict__", {"text": text, "spans": spans, "values": values})
+
+
+_set_fields = object.__setattr__
 
 
 _RANGES = "translate_dir_ranges"

@@ -91,15 +91,20 @@ def check_lossless(text: str, *, markdown: bool = True) -> list[Segment]:
 # 1. Round trips over the spec and real documents
 
 
-def test_segment_init_takes_the_fields_in_order_with_their_defaults() -> None:
-    # Segment writes its __init__ by hand (a faster one); it must be the one
-    # the dataclass would make: every field, in order, with the same default.
-    fields = dataclasses.fields(Segment)
-    params = list(inspect.signature(Segment.__init__).parameters.values())[1:]
+@pytest.mark.parametrize("cls", [Segment, Protected])
+def test_hand_written_init_takes_the_fields_in_order_with_their_defaults(cls: type) -> None:
+    # Segment and Protected write their __init__ by hand (a faster one); it
+    # must be the one the dataclass would make: every field, in order, with
+    # the same default.
+    fields = dataclasses.fields(cls)
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
     assert [p.name for p in params] == [f.name for f in fields]
     assert [p.default for p in params] == [
         inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default for f in fields
     ]
+
+
+def test_segments_and_protected_texts_stay_frozen_values() -> None:
     seg = Segment("a\n", "prose", content="a", line_prefixes=("",), line_suffixes=("\n",))
     assert dataclasses.replace(seg, content="b") == Segment(
         "a\n", "prose", "b", line_prefixes=("",), line_suffixes=("\n",)
@@ -107,6 +112,11 @@ def test_segment_init_takes_the_fields_in_order_with_their_defaults() -> None:
     assert hash(seg) == hash(dataclasses.replace(seg))
     with pytest.raises(dataclasses.FrozenInstanceError):
         seg.content = "b"  # type: ignore[misc]
+    protected = Protected("⟦1⟧ x", ("`a`",))
+    assert protected == Protected(text="⟦1⟧ x", spans=("`a`",), values=())
+    assert hash(protected) == hash(dataclasses.replace(protected))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        protected.text = "y"  # type: ignore[misc]
 
 
 def test_spec_has_all_examples() -> None:
