@@ -3,8 +3,10 @@ goes through ``write_atomic``.
 
 Write a temporary file in the same folder, fsync it, rename it over the target,
 then fsync the folder. Readers see the old file or the new one, never a part; a
-crash or a full disk leaves the old file and no temporary behind. An existing
-file keeps its permission bits; a new one gets the usual 0666 less the umask.
+full disk leaves the old file and no temporary behind, and so does a crash, but
+for the temporary of a write it cut short, which the next run removes
+(``remove_leftovers``). An existing file keeps its permission bits; a new one
+gets the usual 0666 less the umask.
 
 ``BackgroundWriter`` runs such writes on background threads: the disk's time
 (fsync waits without holding the GIL) then overlaps the CPU work on the next
@@ -26,6 +28,7 @@ from __future__ import annotations
 import errno
 import functools
 import os
+import re
 import sys
 import threading
 from collections import deque
@@ -260,6 +263,25 @@ def _create_temporary(path: Path, mode: int) -> tuple[str, int]:
                 raise
             path.parent.mkdir(parents=True, exist_ok=True)
             made_folder = True
+
+
+# A temporary as _create_temporary names it: ".<name>.<8 hex digits>.tmp".
+_TEMPORARY_RE = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")
+
+
+def remove_leftovers(folder: Path) -> int:
+    """Delete the temporaries a killed writer left anywhere under ``folder``
+    (a SIGKILL or a power cut between a temporary's creation and its rename:
+    nothing else can remove them); how many. Only while no other writer can
+    be writing there: a run calls it holding its output folder's lock."""
+    removed = 0
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            if name.endswith(".tmp") and _TEMPORARY_RE.fullmatch(name):
+                with suppress(FileNotFoundError):
+                    os.unlink(os.path.join(parent, name))
+                    removed += 1
+    return removed
 
 
 def read_or_none(path: Path) -> bytes | None:

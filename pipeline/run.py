@@ -18,7 +18,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import assemble, assets, check, discover, execute, output, targets
+from pipeline import assemble, assets, atomic, check, discover, execute, output, targets
 from pipeline.backends import base
 from pipeline.backends.base import Backend, BackendSettings
 from pipeline.backends.pool import Pool
@@ -69,6 +69,7 @@ def run(
         stage = _Stages(cfg, opts, report, progress, cancel, backend_factory)
         with fewer_collections(), _locked(outs, wait=opts.wait), Memory(opts.memory_path) as memory:
             try:
+                stage.tidy(outs)
                 if opts.prune:
                     stage.prune(sources, outs)
                 jobs = stage.plan(sources, outs, memory)
@@ -95,6 +96,13 @@ class _Stages:
     def done(self, file: FileReport) -> None:
         self.report.files.append(file)
         self.progress.file_done(file.source, file.status)
+
+    def tidy(self, outs: list[targets.Target]) -> None:
+        """Remove what a killed run left: the temporaries of writes it never
+        renamed into place (this run holds the output folders' locks)."""
+        for target in outs:
+            if target.out_root.is_dir():
+                atomic.remove_leftovers(target.out_root)
 
     def prune(self, sources: list[SourceFile], outs: list[targets.Target]) -> None:
         root = self.opts.root.resolve()

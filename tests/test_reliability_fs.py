@@ -370,6 +370,36 @@ def write_back_error(fd: int) -> None:
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
+def test_the_next_run_removes_the_temporaries_a_killed_run_left(
+    scripted: ScriptedBackend, tmp_path: Path
+) -> None:
+    """A SIGKILL (or a power cut) between a temporary's creation and its rename
+    leaves the temporary: nothing in that process can remove it. The next
+    run, holding the output folder's lock, does; any other file stays."""
+    src = tmp_path / "in"
+    write_good(src)
+    write_good(src / "sub", "deep.md")
+    out = tmp_path / "out"
+    assert invoke(src, "--to", "zh", "--out", out).code == 0
+    before = outputs(out)
+    leftovers = [
+        out / ".good.md.0a1b2c3d.tmp",
+        out / "sub" / ".deep.md.ffffffff.tmp",
+        out / STATE_DIR / ".manifest.json.12345678.tmp",
+    ]
+    for leftover in leftovers:
+        leftover.write_bytes(b"half a transl")
+    theirs = [out / ".notes.tmp", out / "sub" / ".x.1234.tmp", out / "draft.0a1b2c3d.tmp"]
+    for path in theirs:
+        path.write_bytes(b"someone else's")
+    outcome = invoke(src, "--to", "zh", "--out", out)
+    assert outcome.code == 0, outcome.stderr
+    assert sorted(temp_files(out)) == sorted(p for p in theirs if p.name.startswith("."))
+    assert all(path.read_bytes() == b"someone else's" for path in theirs)
+    after = outputs(out)
+    assert {k: v for k, v in after.items() if k in before} == before
+
+
 def test_background_writes_commit_together_and_only_then_report_done(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
