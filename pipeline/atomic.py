@@ -270,17 +270,20 @@ _TEMPORARY_RE = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")
 
 
 def remove_leftovers(folder: Path) -> int:
-    """Delete the temporaries a killed writer left anywhere under ``folder``
-    (a SIGKILL or a power cut between a temporary's creation and its rename:
-    nothing else can remove them); how many. Only while no other writer can
-    be writing there: a run calls it holding its output folder's lock."""
+    """Delete the temporaries a killed writer left in ``folder`` (a SIGKILL or
+    a power cut between a temporary's creation and its rename: nothing else
+    can remove them); how many. Only while no other writer can be writing
+    there: a run calls it holding its output folder's lock."""
     removed = 0
-    for parent, _, names in os.walk(folder):
-        for name in names:
-            if name.endswith(".tmp") and _TEMPORARY_RE.fullmatch(name):
-                with suppress(FileNotFoundError):
-                    os.unlink(os.path.join(parent, name))
-                    removed += 1
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    for entry in entries:
+        if entry.name.endswith(".tmp") and _TEMPORARY_RE.fullmatch(entry.name):
+            with suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed += 1
     return removed
 
 

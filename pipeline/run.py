@@ -69,7 +69,7 @@ def run(
         stage = _Stages(cfg, opts, report, progress, cancel, backend_factory)
         with fewer_collections(), _locked(outs, wait=opts.wait), Memory(opts.memory_path) as memory:
             try:
-                stage.tidy(outs)
+                stage.tidy(sources, outs)
                 if opts.prune:
                     stage.prune(sources, outs)
                 jobs = stage.plan(sources, outs, memory)
@@ -97,12 +97,21 @@ class _Stages:
         self.report.files.append(file)
         self.progress.file_done(file.source, file.status)
 
-    def tidy(self, outs: list[targets.Target]) -> None:
+    def tidy(self, sources: list[SourceFile], outs: list[targets.Target]) -> None:
         """Remove what a killed run left: the temporaries of writes it never
-        renamed into place (this run holds the output folders' locks)."""
+        renamed into place (this run holds the output folders' locks). Only
+        in the folders this run writes to, not the whole output root: with
+        the hugo-dir and docusaurus layouts that is the site, node_modules
+        and all."""
+        folders = {target.state_dir for target in outs}
+        # A translation's folder follows from its source's folder alone.
+        one_per_folder = {src.rel.parent: src.rel for src in sources}.values()
         for target in outs:
-            if target.out_root.is_dir():
-                atomic.remove_leftovers(target.out_root)
+            for rel in one_per_folder:
+                with suppress(UsageError):  # leads outside the output: plan reports it
+                    folders.add(targets.destination(rel, target).parent)
+        for folder in folders:
+            atomic.remove_leftovers(folder)
 
     def prune(self, sources: list[SourceFile], outs: list[targets.Target]) -> None:
         root = self.opts.root.resolve()

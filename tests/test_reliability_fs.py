@@ -389,7 +389,15 @@ def test_the_next_run_removes_the_temporaries_a_killed_run_left(
     ]
     for leftover in leftovers:
         leftover.write_bytes(b"half a transl")
-    theirs = [out / ".notes.tmp", out / "sub" / ".x.1234.tmp", out / "draft.0a1b2c3d.tmp"]
+    # Only the folders the run writes to are looked at: not the rest of the
+    # output root (a Docusaurus site's node_modules, with the docusaurus layout).
+    (out / "node_modules").mkdir()
+    theirs = [
+        out / ".notes.tmp",
+        out / "sub" / ".x.1234.tmp",
+        out / "draft.0a1b2c3d.tmp",
+        out / "node_modules" / ".index.js.0a1b2c3d.tmp",
+    ]
     for path in theirs:
         path.write_bytes(b"someone else's")
     outcome = invoke(src, "--to", "zh", "--out", out)
